@@ -1,0 +1,148 @@
+//! Prefixed, sortable identifiers: `cus_0192f0c4…` — a UUIDv7 in simple hex behind a short
+//! prefix that says what it names. Sorting the text sorts by creation time, which is what cursor
+//! pagination relies on.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+/// Why a string is not an id of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("expected an id starting with `{expected}_`")]
+    WrongPrefix { expected: &'static str },
+    #[error("the part after `{prefix}_` must be 32 hexadecimal characters")]
+    Malformed { prefix: &'static str },
+}
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id ordered after every id made earlier by this process.
+            pub fn generate() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            pub fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            pub fn uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}_{}", $prefix, self.0.simple())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                parse_prefixed(s, $prefix).map(Self)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some(concat!("^", $prefix, "_[0-9a-f]{32}$")))
+                    .examples([concat!($prefix, "_01936a4e0b2c7d8e9f00112233445566")])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+fn parse_prefixed(s: &str, prefix: &'static str) -> Result<Uuid, IdError> {
+    let rest = s
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('_'))
+        .ok_or(IdError::WrongPrefix { expected: prefix })?;
+    if rest.len() != 32 || !rest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(IdError::Malformed { prefix });
+    }
+    Uuid::try_parse(rest).map_err(|_| IdError::Malformed { prefix })
+}
+
+prefixed_id!(
+    /// A tenant: one reseller running Tollgate.
+    TenantId, "ten");
+prefixed_id!(
+    /// An API key.
+    KeyId, "key");
+prefixed_id!(
+    /// A reseller's customer.
+    CustomerId, "cus");
+prefixed_id!(
+    /// A customer's cloud subscription.
+    SubscriptionId, "sub");
+prefixed_id!(
+    /// An entry on the audit chain.
+    AuditId, "aud");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_text() {
+        let id = CustomerId::generate();
+        let text = id.to_string();
+        assert!(text.starts_with("cus_"));
+        assert_eq!(text.len(), 4 + 32);
+        assert_eq!(text.parse::<CustomerId>().unwrap(), id);
+    }
+
+    #[test]
+    fn refuses_other_kinds_and_garbage() {
+        let sub = SubscriptionId::generate().to_string();
+        assert_eq!(
+            sub.parse::<CustomerId>(),
+            Err(IdError::WrongPrefix { expected: "cus" })
+        );
+        assert_eq!(
+            "cus_xyz".parse::<CustomerId>(),
+            Err(IdError::Malformed { prefix: "cus" })
+        );
+        assert!("cus_".parse::<CustomerId>().is_err());
+        assert!(
+            "cus0192f0c4000000000000000000000000"
+                .parse::<CustomerId>()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn later_ids_sort_after_earlier_ones() {
+        let a = TenantId::generate().to_string();
+        let b = TenantId::generate().to_string();
+        assert!(a < b);
+    }
+}

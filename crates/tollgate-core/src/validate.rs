@@ -1,0 +1,137 @@
+//! Values parsed once at the edge. Each parse failure names what was wrong so the API can point
+//! at the field.
+
+use std::{collections::HashSet, fmt, str::FromStr, sync::LazyLock};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// One thing wrong with one field of an input; `field` is a JSON pointer-like path (`contact.email`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl fmt::Display) -> Self {
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// ISO 3166-1 alpha-2 codes from the shipped `data/country-codes` table.
+static COUNTRIES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../../../data/country-codes/country-codes.csv")
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').next())
+        .filter(|code| code.len() == 2)
+        .collect()
+});
+
+/// An ISO 3166-1 alpha-2 country code such as `DE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CountryCode([u8; 2]);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an ISO 3166-1 alpha-2 country code")]
+pub struct CountryError(String);
+
+impl CountryCode {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("country codes are ASCII")
+    }
+}
+
+impl FromStr for CountryCode {
+    type Err = CountryError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes: [u8; 2] = s
+            .as_bytes()
+            .try_into()
+            .map_err(|_| CountryError(s.to_owned()))?;
+        if COUNTRIES.contains(s) {
+            Ok(Self(bytes))
+        } else {
+            Err(CountryError(s.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for CountryCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for CountryCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl utoipa::PartialSchema for CountryCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[A-Z]{2}$"))
+            .description(Some("ISO 3166-1 alpha-2 country code"))
+            .examples(["DE"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CountryCode {}
+
+/// Checks a required free-text field: trimmed, non-empty, bounded.
+pub fn text(field: &str, value: &str, max_len: usize) -> Result<String, FieldError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > max_len {
+        return Err(FieldError::new(
+            field,
+            format_args!("must be at most {max_len} characters"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countries_come_from_the_shipped_table() {
+        assert_eq!("DE".parse::<CountryCode>().unwrap().as_str(), "DE");
+        assert!("de".parse::<CountryCode>().is_err());
+        assert!("XX".parse::<CountryCode>().is_err());
+        assert!("DEU".parse::<CountryCode>().is_err());
+        assert!(COUNTRIES.len() > 240);
+    }
+
+    #[test]
+    fn text_is_trimmed_and_bounded() {
+        assert_eq!(text("name", "  Acme ", 10).unwrap(), "Acme");
+        assert_eq!(text("name", "   ", 10).unwrap_err().field, "name");
+        assert!(text("name", "x".repeat(11).as_str(), 10).is_err());
+        assert!(text("name", "a\u{0}b", 10).is_err());
+    }
+}
