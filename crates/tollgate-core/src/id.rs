@@ -106,6 +106,24 @@ prefixed_id!(
 prefixed_id!(
     /// An entry on the audit chain.
     AuditId, "aud");
+prefixed_id!(
+    /// An invoice the reseller issued to a customer.
+    InvoiceId, "inv");
+prefixed_id!(
+    /// A payment (or payment attempt) by a customer.
+    PaymentId, "pay");
+prefixed_id!(
+    /// A chargeback or payment dispute raised against a payment.
+    DisputeId, "dsp");
+prefixed_id!(
+    /// A credit note reducing what an invoice asks for.
+    CreditNoteId, "crn");
+prefixed_id!(
+    /// A card or bank account attached to a customer.
+    PaymentMethodId, "pm");
+prefixed_id!(
+    /// A decision taken at a sign-up, payment method or order.
+    DecisionId, "dec");
 
 #[cfg(test)]
 mod tests {

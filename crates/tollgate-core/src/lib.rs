@@ -41,12 +41,19 @@ macro_rules! str_enum {
     };
 }
 
+pub mod activity;
 pub mod audit;
 pub mod clock;
+pub mod collections;
 pub mod customers;
+pub mod decisions;
 pub mod id;
 pub mod money;
+pub mod refdata;
+pub mod rules;
+pub mod signals;
 pub mod tenancy;
+pub mod usage;
 pub mod validate;
 
 pub use clock::Clock;
