@@ -280,6 +280,9 @@ async fn subscription_status_changes_keep_their_history(store: &Store) {
         .await
         .unwrap();
     assert_eq!(sub.status, SubscriptionStatus::Active);
+    tx.commit().await.unwrap();
+    // A failed statement ends a PostgreSQL transaction, so the duplicate gets its own.
+    let mut tx = store.begin().await.unwrap();
     let dup = NewSubscription {
         id: SubscriptionId::generate(),
         ..new
@@ -290,7 +293,7 @@ async fn subscription_status_changes_keep_their_history(store: &Store) {
             field: "vendor_subscription_id"
         })
     ));
-    tx.commit().await.unwrap();
+    drop(tx);
 
     let mut tx = store.begin().await.unwrap();
     let (_, suspended) = tx
