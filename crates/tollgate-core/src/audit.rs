@@ -119,14 +119,26 @@ pub enum ChainBreak {
     Gap { id: String, seq: i64, expected: i64 },
 }
 
-/// Walks one tenant's events in `seq` order; returns how many verified.
-pub fn verify_chain<'a>(
-    events: impl IntoIterator<Item = &'a AuditEvent>,
-) -> Result<u64, ChainBreak> {
-    let mut prev = GENESIS.to_owned();
-    let mut count = 0u64;
-    for (i, event) in events.into_iter().enumerate() {
-        let expected = i as i64 + 1;
+/// Checks a tenant's events one at a time, in `seq` order, so a long chain can be streamed
+/// from the store page by page.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    prev_hash: String,
+    verified: u64,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self {
+            prev_hash: GENESIS.to_owned(),
+            verified: 0,
+        }
+    }
+}
+
+impl ChainVerifier {
+    pub fn push(&mut self, event: &AuditEvent) -> Result<(), ChainBreak> {
+        let expected = self.verified as i64 + 1;
         if event.seq != expected {
             return Err(ChainBreak::Gap {
                 id: event.id.to_string(),
@@ -134,7 +146,7 @@ pub fn verify_chain<'a>(
                 expected,
             });
         }
-        if event.prev_hash != prev {
+        if event.prev_hash != self.prev_hash {
             return Err(ChainBreak::Unlinked {
                 id: event.id.to_string(),
                 seq: event.seq,
@@ -146,10 +158,26 @@ pub fn verify_chain<'a>(
                 seq: event.seq,
             });
         }
-        prev = event.hash.clone();
-        count += 1;
+        self.prev_hash.clone_from(&event.hash);
+        self.verified += 1;
+        Ok(())
     }
-    Ok(count)
+
+    /// How many events held together so far.
+    pub fn verified(&self) -> u64 {
+        self.verified
+    }
+}
+
+/// Verifies a whole chain held in memory; returns how many events verified.
+pub fn verify_chain<'a>(
+    events: impl IntoIterator<Item = &'a AuditEvent>,
+) -> Result<u64, ChainBreak> {
+    let mut verifier = ChainVerifier::default();
+    for event in events {
+        verifier.push(event)?;
+    }
+    Ok(verifier.verified())
 }
 
 #[cfg(test)]

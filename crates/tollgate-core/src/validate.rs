@@ -114,6 +114,63 @@ pub fn text(field: &str, value: &str, max_len: usize) -> Result<String, FieldErr
     Ok(trimmed.to_owned())
 }
 
+/// An e-mail address as a contact field: one `@`, a dotted domain, no spaces, at most 254
+/// characters. Deliverability and disposable domains are signals, judged elsewhere.
+pub fn email(field: &str, value: &str) -> Result<String, FieldError> {
+    let value = text(field, value, 254)?;
+    let valid = match value.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !value.contains(char::is_whitespace)
+                && domain_name(field, domain).is_ok()
+        }
+        None => false,
+    };
+    if valid {
+        Ok(value)
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be an e-mail address such as ops@example.com",
+        ))
+    }
+}
+
+/// A phone number in E.164 form: `+`, then 8 to 15 digits.
+pub fn phone_e164(field: &str, value: &str) -> Result<String, FieldError> {
+    let digits = value.strip_prefix('+').unwrap_or_default();
+    if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(value.to_owned())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be in E.164 form, e.g. +4930123456",
+        ))
+    }
+}
+
+/// A DNS domain name, returned lower-cased.
+pub fn domain_name(field: &str, value: &str) -> Result<String, FieldError> {
+    let lower = value.trim().trim_end_matches('.').to_ascii_lowercase();
+    let labels_ok = lower.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if lower.len() <= 253 && lower.contains('.') && labels_ok {
+        Ok(lower)
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be a domain name such as example.com",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +182,26 @@ mod tests {
         assert!("XX".parse::<CountryCode>().is_err());
         assert!("DEU".parse::<CountryCode>().is_err());
         assert!(COUNTRIES.len() > 240);
+    }
+
+    #[test]
+    fn contact_fields() {
+        assert!(email("email", "ops@acme.example").is_ok());
+        for bad in [
+            "ops",
+            "@acme.example",
+            "ops@acme",
+            "o ps@acme.example",
+            "ops@-acme.example",
+        ] {
+            assert_eq!(email("email", bad).unwrap_err().field, "email", "{bad}");
+        }
+        assert!(phone_e164("phone", "+4930123456").is_ok());
+        for bad in ["4930123456", "+49 30 123456", "+12", "+1234567890123456"] {
+            assert!(phone_e164("phone", bad).is_err(), "{bad}");
+        }
+        assert_eq!(domain_name("d", "Acme.Example.").unwrap(), "acme.example");
+        assert!(domain_name("d", "localhost").is_err());
     }
 
     #[test]

@@ -1,0 +1,163 @@
+//! The request context a handler works through: the caller (checked for the permission the
+//! handler's type names), the clock, the store, and the idempotency key if one was sent.
+
+use std::marker::PhantomData;
+
+use axum::{
+    extract::FromRequestParts,
+    http::{StatusCode, request::Parts},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tollgate_core::{
+    TenantId,
+    audit::{Actor, AuditEntry},
+    tenancy::Permission,
+};
+use tollgate_store::{StoredResponse, Tx};
+
+use crate::{
+    AppState,
+    auth::Caller,
+    error::{ApiError, ApiResult},
+    idempotency::{Idempotency, replay},
+};
+
+/// A permission as a type, so `Ctx<Operate>` in a handler's signature is the check.
+pub trait Needs: Send + Sync + 'static {
+    const PERMISSION: Permission;
+    const WHAT: &'static str;
+}
+
+macro_rules! needs {
+    ($($name:ident => $perm:ident, $what:literal;)+) => {$(
+        pub struct $name;
+        impl Needs for $name {
+            const PERMISSION: Permission = Permission::$perm;
+            const WHAT: &'static str = $what;
+        }
+    )+};
+}
+
+needs! {
+    Read => Read, "read";
+    WriteFacts => WriteFacts, "write facts";
+    Operate => Operate, "operate";
+    Administer => Administer, "administer the tenant";
+}
+
+pub struct Ctx<P> {
+    pub state: AppState,
+    pub caller: Caller,
+    idempotency: Option<Idempotency>,
+    _needs: PhantomData<P>,
+}
+
+impl<P: Needs> FromRequestParts<AppState> for Ctx<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = *parts
+            .extensions
+            .get::<Caller>()
+            .ok_or(ApiError::Unauthorized)?;
+        if !caller.role.allows(P::PERMISSION) {
+            return Err(ApiError::Forbidden(P::WHAT));
+        }
+        Ok(Self {
+            state: state.clone(),
+            caller,
+            idempotency: parts.extensions.get::<Idempotency>().cloned(),
+            _needs: PhantomData,
+        })
+    }
+}
+
+impl<P> Ctx<P> {
+    pub fn tenant(&self) -> TenantId {
+        self.caller.tenant
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.state.now()
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::Key {
+            id: self.caller.key.to_string(),
+        }
+    }
+
+    pub async fn begin(&self) -> ApiResult<Tx> {
+        Ok(self.state.store().begin().await?)
+    }
+
+    pub async fn read(&self) -> ApiResult<Tx> {
+        Ok(self.state.store().read().await?)
+    }
+
+    /// Appends to the tenant's audit chain inside `tx`, as this caller.
+    pub async fn audit(
+        &self,
+        tx: &mut Tx,
+        action: &str,
+        object_id: impl ToString,
+        data: impl Serialize,
+    ) -> ApiResult<()> {
+        let entry = AuditEntry {
+            actor: self.actor(),
+            action: action.to_owned(),
+            object_id: object_id.to_string(),
+            data: serde_json::to_value(data).map_err(|e| ApiError::Internal(e.to_string()))?,
+        };
+        tx.append_audit(self.tenant(), self.now(), entry).await?;
+        Ok(())
+    }
+
+    /// Commits `tx` and answers with `body`. With an `Idempotency-Key`, the answer is stored in
+    /// the same transaction; if a concurrent twin committed first, this one rolls back and
+    /// replays the twin's answer.
+    pub async fn commit(
+        &self,
+        mut tx: Tx,
+        status: StatusCode,
+        body: &impl Serialize,
+    ) -> ApiResult<Response> {
+        let text = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if let Some(idem) = &self.idempotency {
+            let stored = StoredResponse {
+                request_hash: idem.request_hash.clone(),
+                status: status.as_u16(),
+                body: text.clone(),
+            };
+            if let Err(err) = tx
+                .save_idempotent_response(self.tenant(), &idem.key, &stored, self.now())
+                .await
+            {
+                if !err.is_unique_violation() {
+                    return Err(err.into());
+                }
+                drop(tx);
+                let first = self
+                    .read()
+                    .await?
+                    .idempotent_response(self.tenant(), &idem.key)
+                    .await?
+                    .ok_or_else(|| ApiError::Internal("idempotent response vanished".into()))?;
+                return replay(&first, &idem.request_hash);
+            }
+        }
+        tx.commit().await?;
+        Ok(json_response(status, text))
+    }
+}
+
+pub fn json_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}

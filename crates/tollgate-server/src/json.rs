@@ -1,0 +1,134 @@
+//! Request bodies: JSON only, size-limited, parsed with the path of any field at fault, so
+//! every bad body is a 4xx that says where it went wrong.
+
+use axum::{
+    extract::{FromRequest, Request},
+    http::header,
+};
+use serde::de::DeserializeOwned;
+
+use crate::{AppState, error::ApiError};
+
+/// A JSON body deserialized into `T`. Input types use `deny_unknown_fields`, so a misspelt
+/// field is an error rather than silently ignored.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::trim)
+            .is_some_and(|mime| mime == "application/json" || mime.ends_with("+json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let limit = state.config().body_limit;
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|_| ApiError::TooLarge(limit))?;
+        parse(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = strip_position(&inner.to_string());
+                ApiError::field(field_name(&path, &message), message)
+            }
+            _ => ApiError::MalformedJson(inner.to_string()),
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    Ok(value)
+}
+
+/// serde reports unknown and missing fields at their parent; name the field itself.
+fn field_name(path: &str, message: &str) -> String {
+    let parent = if path == "." { "" } else { path };
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    match (named, parent) {
+        // Unknown fields are already in the path; missing ones are not.
+        (Some(name), parent) if parent == name || parent.ends_with(&format!(".{name}")) => {
+            parent.to_owned()
+        }
+        (Some(name), "") => name.to_owned(),
+        (Some(name), parent) => format!("{parent}.{name}"),
+        (None, "") => "body".to_owned(),
+        (None, parent) => parent.to_owned(),
+    }
+}
+
+/// serde's data errors end with "at line 1 column 42", which means nothing once a field is named.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Input {
+        name: String,
+        inner: Inner,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        quantity: u32,
+    }
+
+    fn field_of(err: ApiError) -> String {
+        match err {
+            ApiError::Invalid(errors) => errors[0].field.clone(),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_field_with_the_wrong_type() {
+        let err = parse::<Input>(br#"{"name":"x","inner":{"quantity":-1}}"#).unwrap_err();
+        assert_eq!(field_of(err), "inner.quantity");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let err = parse::<Input>(br#"{"name":"x","inner":{"quantity":1},"extra":1}"#).unwrap_err();
+        assert_eq!(field_of(err), "extra");
+    }
+
+    #[test]
+    fn malformed_json_and_trailing_garbage_are_bad_requests() {
+        assert!(matches!(
+            parse::<Input>(b"{\"name\":"),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            parse::<Input>(br#"{"name":"x","inner":{"quantity":1}} {}"#),
+            Err(ApiError::MalformedJson(_))
+        ));
+    }
+}

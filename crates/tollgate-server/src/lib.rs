@@ -1,0 +1,140 @@
+//! Tollgate's HTTP service: the `/v1` JSON API with its OpenAPI document, health and metrics
+//! endpoints, authentication, idempotency and problem+json errors.
+
+pub mod api;
+
+pub use api::keys::{CreatedKey, issue as issue_key};
+pub mod auth;
+pub mod ctx;
+pub mod error;
+pub mod idempotency;
+pub mod json;
+pub mod metrics;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{Router, http::HeaderName, middleware};
+use chrono::{DateTime, Utc};
+use tokio::net::TcpListener;
+use tollgate_core::Clock;
+use tollgate_store::Store;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+/// Settings of the HTTP service.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: ServerConfig,
+}
+
+impl AppState {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            clock,
+            config,
+        }))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The clock's time at the stores' precision (microseconds), so an object reads back
+    /// exactly as it was answered.
+    pub fn now(&self) -> DateTime<Utc> {
+        let now = self.0.clock.now();
+        DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.0.config
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole service as a router, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let metrics = metrics::handle();
+    let timeout = state.config().request_timeout;
+    api::routes(state, metrics)
+        .layer(middleware::from_fn(metrics::record))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(error::ApiError::Internal(
+                "handler panicked".into(),
+            ))
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// A bound, not yet serving, instance: tests learn the port before it runs.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    pub async fn bind(state: AppState) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(state.config().listen).await?;
+        Ok(Self {
+            listener,
+            router: router(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,0 +1,223 @@
+//! Starts the real service on port 0 over a fresh store, with a steerable clock and a key of
+//! every role in two tenants.
+
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tollgate_core::{
+    TenantId,
+    audit::Actor,
+    clock::ManualClock,
+    tenancy::{Role, Tenant},
+};
+use tollgate_server::{AppState, Application, ServerConfig, issue_key};
+use tollgate_store::{Store, testing};
+
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+pub struct TenantKeys {
+    pub id: TenantId,
+    pub keys: HashMap<Role, String>,
+}
+
+impl TenantKeys {
+    pub fn key(&self, role: Role) -> &str {
+        &self.keys[&role]
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Store,
+    pub clock: ManualClock,
+    pub a: TenantKeys,
+    pub b: TenantKeys,
+    http: reqwest::Client,
+    _db: testing::TestStore,
+}
+
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl TestApp {
+    /// `None` when the engine is PostgreSQL and no test database is configured.
+    pub async fn start(engine: Engine) -> Option<TestApp> {
+        let db = match engine {
+            Engine::Sqlite => testing::sqlite().await,
+            Engine::Postgres => testing::postgres().await?,
+        };
+        let store = db.store.clone();
+        let clock = ManualClock::new(t0());
+        let a = tenant(&store, "alpha").await;
+        let b = tenant(&store, "bravo").await;
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            body_limit: BODY_LIMIT,
+            ..ServerConfig::default()
+        };
+        let state = AppState::new(store.clone(), Arc::new(clock.clone()), config);
+        let app = Application::bind(state).await.unwrap();
+        let base = format!("http://{}", app.local_addr().unwrap());
+        tokio::spawn(app.run_until(std::future::pending()));
+        Some(TestApp {
+            base,
+            store,
+            clock,
+            a,
+            b,
+            http: reqwest::Client::new(),
+            _db: db,
+        })
+    }
+
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.request(method, path, Some(key));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, key, None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, key, Some(body)).await
+    }
+
+    /// Creates a customer in tenant A (or B) and returns its id.
+    pub async fn customer(&self, tenant: &TenantKeys, external_id: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/v1/customers",
+                tenant.key(Role::Admin),
+                customer_body(external_id),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn subscription(
+        &self,
+        tenant: &TenantKeys,
+        customer: &str,
+        vendor_id: &str,
+    ) -> String {
+        let (status, body) = self
+            .post(
+                "/v1/subscriptions",
+                tenant.key(Role::Admin),
+                serde_json::json!({
+                    "customer_id": customer,
+                    "vendor_subscription_id": vendor_id,
+                    "product_kind": "azure_plan",
+                    "quantity": 1
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+pub fn customer_body(external_id: &str) -> Value {
+    serde_json::json!({
+        "external_id": external_id,
+        "legal_name": "Contoso Analytics GmbH",
+        "company_domain": "contoso.example",
+        "country": "DE",
+        "email": "billing@contoso.example",
+        "phone": "+4930123456",
+        "billing_address": {
+            "line1": "Unter den Linden 1",
+            "city": "Berlin",
+            "postal_code": "10117",
+            "country": "DE"
+        }
+    })
+}
+
+pub async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+async fn tenant(store: &Store, slug: &str) -> TenantKeys {
+    let tenant = Tenant {
+        id: TenantId::generate(),
+        slug: slug.into(),
+        name: slug.into(),
+        time_zone: "Europe/Berlin".into(),
+        created_at: t0(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_tenant(&tenant).await.unwrap();
+    let mut keys = HashMap::new();
+    for role in Role::ALL {
+        let created = issue_key(&mut tx, tenant.id, role, None, None, Actor::Cli, t0())
+            .await
+            .unwrap();
+        keys.insert(role, created.secret);
+    }
+    tx.commit().await.unwrap();
+    TenantKeys {
+        id: tenant.id,
+        keys,
+    }
+}
+
+/// Runs an async test body once per engine: `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($case:ident),+ $(,)?) => {$(
+        mod $case {
+            #[tokio::test]
+            async fn sqlite() {
+                let app = $crate::harness::TestApp::start($crate::harness::Engine::Sqlite).await.unwrap();
+                super::$case(&app).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                match $crate::harness::TestApp::start($crate::harness::Engine::Postgres).await {
+                    Some(app) => super::$case(&app).await,
+                    None => eprintln!("skipped: TOLLGATE_TEST_DATABASE_URL is not set"),
+                }
+            }
+        }
+    )+};
+}

@@ -1,0 +1,256 @@
+use chrono::{DateTime, Utc};
+use tollgate_core::{
+    CustomerId, TenantId,
+    customers::{Address, Customer, CustomerStatus, Terms, TrustTier},
+    validate::CountryCode,
+};
+
+use crate::{
+    Result, StoreError, Tx,
+    page::{Page, PageRequest},
+    row::{RowExt, micros, to_json},
+};
+
+const COLUMNS: &str = "id, external_id, legal_name, company_domain, country, email, phone, \
+                       billing_address, status, trust_tier, terms, created_at, updated_at";
+
+/// A customer to create; fields are already validated by the caller.
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    pub id: CustomerId,
+    pub external_id: String,
+    pub legal_name: String,
+    pub company_domain: Option<String>,
+    pub country: CountryCode,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub billing_address: Option<Address>,
+    pub status: CustomerStatus,
+    pub trust_tier: TrustTier,
+    pub terms: Terms,
+}
+
+/// Fields to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerPatch {
+    pub legal_name: Option<String>,
+    pub company_domain: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub billing_address: Option<Option<Address>>,
+    pub status: Option<CustomerStatus>,
+    pub trust_tier: Option<TrustTier>,
+    pub terms: Option<Terms>,
+}
+
+impl CustomerPatch {
+    pub fn apply(self, customer: &mut Customer) {
+        let Self {
+            legal_name,
+            company_domain,
+            email,
+            phone,
+            billing_address,
+            status,
+            trust_tier,
+            terms,
+        } = self;
+        if let Some(v) = legal_name {
+            customer.legal_name = v;
+        }
+        if let Some(v) = company_domain {
+            customer.company_domain = v;
+        }
+        if let Some(v) = email {
+            customer.email = v;
+        }
+        if let Some(v) = phone {
+            customer.phone = v;
+        }
+        if let Some(v) = billing_address {
+            customer.billing_address = v;
+        }
+        if let Some(v) = status {
+            customer.status = v;
+        }
+        if let Some(v) = trust_tier {
+            customer.trust_tier = v;
+        }
+        if let Some(v) = terms {
+            customer.terms = v;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    pub status: Option<CustomerStatus>,
+    pub trust_tier: Option<TrustTier>,
+    pub country: Option<CountryCode>,
+    pub external_id: Option<String>,
+}
+
+fn customer(row: &sqlx::any::AnyRow) -> Result<Customer> {
+    Ok(Customer {
+        id: row.parsed("id")?,
+        external_id: row.text("external_id")?,
+        legal_name: row.text("legal_name")?,
+        company_domain: row.opt_text("company_domain")?,
+        country: row.parsed("country")?,
+        email: row.opt_text("email")?,
+        phone: row.opt_text("phone")?,
+        billing_address: row
+            .opt_text("billing_address")?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("billing_address: {e}")))?,
+        status: row.parsed("status")?,
+        trust_tier: row.parsed("trust_tier")?,
+        terms: row.json("terms")?,
+        created_at: row.at("created_at")?,
+        updated_at: row.at("updated_at")?,
+    })
+}
+
+const UNIQUE: &[(&str, &str, &str)] = &[(
+    "customers_external_id",
+    "customers.tenant_id, customers.external_id",
+    "external_id",
+)];
+
+impl Tx {
+    pub async fn insert_customer(
+        &mut self,
+        tenant: TenantId,
+        new: NewCustomer,
+        at: DateTime<Utc>,
+    ) -> Result<Customer> {
+        let customer = Customer {
+            id: new.id,
+            external_id: new.external_id,
+            legal_name: new.legal_name,
+            company_domain: new.company_domain,
+            country: new.country,
+            email: new.email,
+            phone: new.phone,
+            billing_address: new.billing_address,
+            status: new.status,
+            trust_tier: new.trust_tier,
+            terms: new.terms,
+            created_at: at,
+            updated_at: at,
+        };
+        let sql = format!(
+            "INSERT INTO customers (tenant_id, {COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(customer.id.to_string())
+            .bind(&customer.external_id)
+            .bind(&customer.legal_name)
+            .bind(customer.company_domain.clone())
+            .bind(customer.country.to_string())
+            .bind(customer.email.clone())
+            .bind(customer.phone.clone())
+            .bind(customer.billing_address.as_ref().map(to_json))
+            .bind(customer.status.as_str())
+            .bind(customer.trust_tier.as_str())
+            .bind(to_json(&customer.terms))
+            .bind(micros(at))
+            .bind(micros(at))
+            .execute(self.conn())
+            .await
+            .map_err(|e| StoreError::unique(e, UNIQUE))?;
+        Ok(customer)
+    }
+
+    pub async fn customer(&mut self, tenant: TenantId, id: CustomerId) -> Result<Customer> {
+        self.customer_locked(tenant, id, false).await
+    }
+
+    /// Reads a customer and, on PostgreSQL, locks its row until the transaction ends.
+    pub async fn customer_for_update(
+        &mut self,
+        tenant: TenantId,
+        id: CustomerId,
+    ) -> Result<Customer> {
+        self.customer_locked(tenant, id, true).await
+    }
+
+    async fn customer_locked(
+        &mut self,
+        tenant: TenantId,
+        id: CustomerId,
+        lock: bool,
+    ) -> Result<Customer> {
+        let lock = if lock { self.dialect.for_update() } else { "" };
+        let sql = format!("SELECT {COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2{lock}");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        customer(&row)
+    }
+
+    pub async fn list_customers(
+        &mut self,
+        tenant: TenantId,
+        filter: &CustomerFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Customer>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM customers WHERE tenant_id = $1 AND id > $2 \
+             AND ($3 = '' OR status = $3) AND ($4 = '' OR trust_tier = $4) \
+             AND ($5 = '' OR country = $5) AND ($6 = '' OR external_id = $6) \
+             ORDER BY id LIMIT $7"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(filter.status.map_or("", |s| s.as_str()))
+            .bind(filter.trust_tier.map_or("", |t| t.as_str()))
+            .bind(filter.country.map(|c| c.to_string()).unwrap_or_default())
+            .bind(filter.external_id.clone().unwrap_or_default())
+            .bind(page.fetch_limit())
+            .fetch_all(self.conn())
+            .await?;
+        let customers = rows.iter().map(customer).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(customers, page, |c| c.id.to_string()))
+    }
+
+    /// Applies a patch and returns the customer before and after.
+    pub async fn update_customer(
+        &mut self,
+        tenant: TenantId,
+        id: CustomerId,
+        patch: CustomerPatch,
+        at: DateTime<Utc>,
+    ) -> Result<(Customer, Customer)> {
+        let before = self.customer_for_update(tenant, id).await?;
+        let mut after = before.clone();
+        patch.apply(&mut after);
+        after.updated_at = at;
+        sqlx::query(
+            "UPDATE customers SET legal_name = $3, company_domain = $4, email = $5, phone = $6, \
+             billing_address = $7, status = $8, trust_tier = $9, terms = $10, updated_at = $11 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(&after.legal_name)
+        .bind(after.company_domain.clone())
+        .bind(after.email.clone())
+        .bind(after.phone.clone())
+        .bind(after.billing_address.as_ref().map(to_json))
+        .bind(after.status.as_str())
+        .bind(after.trust_tier.as_str())
+        .bind(to_json(&after.terms))
+        .bind(micros(at))
+        .execute(self.conn())
+        .await?;
+        Ok((before, after))
+    }
+}

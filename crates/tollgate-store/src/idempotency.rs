@@ -1,0 +1,64 @@
+use chrono::{DateTime, Utc};
+use tollgate_core::TenantId;
+
+use crate::{
+    Result, Tx,
+    row::{RowExt, micros},
+};
+
+/// The first response to a POST, kept so a retry with the same `Idempotency-Key` replays it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+}
+
+impl Tx {
+    pub async fn idempotent_response(
+        &mut self,
+        tenant: TenantId,
+        key: &str,
+    ) -> Result<Option<StoredResponse>> {
+        let row = sqlx::query(
+            "SELECT request_hash, status, body FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(key)
+        .fetch_optional(self.conn())
+        .await?;
+        row.map(|row| {
+            Ok(StoredResponse {
+                request_hash: row.text("request_hash")?,
+                status: u16::try_from(row.int("status")?).unwrap_or(500),
+                body: row.text("body")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records the response in the same transaction as the change it reports, so a crash can
+    /// never leave a change without its replayable answer. A concurrent request that got there
+    /// first makes this fail with a unique violation, and the caller replays that one instead.
+    pub async fn save_idempotent_response(
+        &mut self,
+        tenant: TenantId,
+        key: &str,
+        response: &StoredResponse,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant.to_string())
+        .bind(key)
+        .bind(&response.request_hash)
+        .bind(i64::from(response.status))
+        .bind(&response.body)
+        .bind(micros(at))
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+}

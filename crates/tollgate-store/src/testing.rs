@@ -1,0 +1,92 @@
+//! Isolated stores for tests: a SQLite file in its own temporary directory, and — when
+//! `TOLLGATE_TEST_DATABASE_URL` is set — a PostgreSQL schema of its own, so tests run in
+//! parallel without seeing each other's rows.
+
+use std::path::PathBuf;
+
+use crate::{Dialect, Store};
+
+/// Names the PostgreSQL server tests use; unset means the PostgreSQL half is skipped.
+pub const DATABASE_URL_VAR: &str = "TOLLGATE_TEST_DATABASE_URL";
+
+/// A store plus what keeps it alive (the temporary directory).
+pub struct TestStore {
+    pub store: Store,
+    /// How the store was reached, for a test to start another process on the same data.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestStore {
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self._dir.as_ref().map(|d| d.path().to_owned())
+    }
+}
+
+pub async fn sqlite() -> TestStore {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("tollgate.db").display()
+    );
+    let store = Store::open_data_dir(dir.path())
+        .await
+        .expect("open SQLite store");
+    TestStore {
+        store,
+        url,
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh schema on the test server, or `None` when the variable is unset. A set but
+/// unreachable server panics: CI must never skip the PostgreSQL half silently.
+pub async fn postgres() -> Option<TestStore> {
+    let base = std::env::var(DATABASE_URL_VAR).ok()?;
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let admin = Store::connect_unmigrated(&base)
+        .await
+        .unwrap_or_else(|e| panic!("{DATABASE_URL_VAR} is set but PostgreSQL is unreachable: {e}"));
+    admin
+        .execute_raw(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("create test schema");
+    admin.close().await;
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    let store = Store::connect(&url).await.expect("open PostgreSQL store");
+    assert_eq!(store.dialect(), Dialect::Postgres);
+    Some(TestStore {
+        store,
+        url,
+        _dir: None,
+    })
+}
+
+/// Generates one test per engine for each listed case: `case_sqlite` always runs;
+/// `case_postgres` runs when the test database variable is set and says so when it is not.
+#[macro_export]
+macro_rules! conformance {
+    ($($case:ident),+ $(,)?) => {
+        $(
+            mod $case {
+                #[tokio::test]
+                async fn sqlite() {
+                    let db = $crate::testing::sqlite().await;
+                    super::$case(&db.store).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    match $crate::testing::postgres().await {
+                        Some(db) => super::$case(&db.store).await,
+                        None => eprintln!(
+                            "skipped: {} is not set",
+                            $crate::testing::DATABASE_URL_VAR
+                        ),
+                    }
+                }
+            }
+        )+
+    };
+}

@@ -1,0 +1,528 @@
+//! The store contract, run against SQLite always and PostgreSQL when
+//! `TOLLGATE_TEST_DATABASE_URL` is set: every case below becomes `<case>::sqlite` and
+//! `<case>::postgres` in the test output.
+
+use chrono::{DateTime, Duration, Utc};
+use tollgate_core::{
+    CustomerId, KeyId, SubscriptionId, TenantId,
+    audit::{Actor, AuditEntry, ChainBreak},
+    customers::{CustomerStatus, ProductKind, SubscriptionStatus, Terms, TrustTier},
+    tenancy::{Role, Tenant, hash_secret},
+};
+use tollgate_store::{
+    AuditFilter, CustomerFilter, CustomerPatch, NewCustomer, NewKey, NewSubscription, Store,
+    StoreError, StoredResponse, SubscriptionFilter, conformance, page::PageRequest,
+};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+async fn tenant(store: &Store, slug: &str) -> TenantId {
+    let tenant = Tenant {
+        id: TenantId::generate(),
+        slug: slug.into(),
+        name: slug.to_uppercase(),
+        time_zone: "Europe/Berlin".into(),
+        created_at: t0(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_tenant(&tenant).await.unwrap();
+    tx.commit().await.unwrap();
+    tenant.id
+}
+
+fn new_customer(external_id: &str) -> NewCustomer {
+    NewCustomer {
+        id: CustomerId::generate(),
+        external_id: external_id.into(),
+        legal_name: format!("{external_id} GmbH"),
+        company_domain: Some("example.de".into()),
+        country: "DE".parse().unwrap(),
+        email: Some("ops@example.de".into()),
+        phone: Some("+4930123456".into()),
+        billing_address: None,
+        status: CustomerStatus::Active,
+        trust_tier: TrustTier::New,
+        terms: Terms::default(),
+    }
+}
+
+async fn customer(store: &Store, tenant: TenantId, external_id: &str) -> CustomerId {
+    let mut tx = store.begin().await.unwrap();
+    let c = tx
+        .insert_customer(tenant, new_customer(external_id), t0())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    c.id
+}
+
+async fn tenants_are_unique_by_slug(store: &Store) {
+    tenant(store, "acme").await;
+    let mut tx = store.begin().await.unwrap();
+    let again = Tenant {
+        id: TenantId::generate(),
+        slug: "acme".into(),
+        name: "Other".into(),
+        time_zone: "UTC".into(),
+        created_at: t0(),
+    };
+    let err = tx.insert_tenant(&again).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Duplicate { field: "slug" }),
+        "{err:?}"
+    );
+    drop(tx);
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.tenant_by_slug("acme").await.unwrap().name, "ACME");
+    assert_eq!(tx.all_tenants().await.unwrap().len(), 1);
+}
+
+async fn keys_are_found_by_hash_and_scoped(store: &Store) {
+    let a = tenant(store, "a").await;
+    let b = tenant(store, "b").await;
+    let key = NewKey {
+        id: KeyId::generate(),
+        tenant_id: a,
+        role: Role::Analyst,
+        prefix: "tg_live_abcd".into(),
+        secret_hash: hash_secret("tg_live_abcdef"),
+        label: Some("ci".into()),
+        created_at: t0(),
+        expires_at: Some(t0() + Duration::days(1)),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_key(&key).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let found = tx
+        .key_by_hash(&hash_secret("tg_live_abcdef"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (found.id, found.tenant_id, found.role),
+        (key.id, a, Role::Analyst)
+    );
+    assert!(found.is_usable_at(t0()));
+    assert!(!found.is_usable_at(t0() + Duration::days(2)));
+    assert!(matches!(tx.key(b, key.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        tx.revoke_key(b, key.id, t0()).await,
+        Err(StoreError::NotFound)
+    ));
+    let revoked = tx.revoke_key(a, key.id, t0()).await.unwrap();
+    assert!(!revoked.is_usable_at(t0()));
+    let again = tx
+        .revoke_key(a, key.id, t0() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(again.revoked_at, Some(t0()));
+    assert_eq!(
+        tx.list_keys(
+            a,
+            &PageRequest {
+                after: None,
+                limit: 10
+            }
+        )
+        .await
+        .unwrap()
+        .data
+        .len(),
+        1
+    );
+    assert!(
+        tx.list_keys(
+            b,
+            &PageRequest {
+                after: None,
+                limit: 10
+            }
+        )
+        .await
+        .unwrap()
+        .data
+        .is_empty()
+    );
+    tx.commit().await.unwrap();
+}
+
+async fn customers_page_filter_and_stay_in_their_tenant(store: &Store) {
+    let a = tenant(store, "a").await;
+    let b = tenant(store, "b").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(customer(store, a, &format!("ext-{i}")).await);
+    }
+    customer(store, b, "ext-0").await; // the same external id in another tenant is fine
+
+    let mut tx = store.begin().await.unwrap();
+    let dup = tx
+        .insert_customer(a, new_customer("ext-1"), t0())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            dup,
+            StoreError::Duplicate {
+                field: "external_id"
+            }
+        ),
+        "{dup:?}"
+    );
+    drop(tx);
+
+    let mut tx = store.read().await.unwrap();
+    let mut seen = Vec::new();
+    let mut page = PageRequest {
+        after: None,
+        limit: 2,
+    };
+    loop {
+        let got = tx
+            .list_customers(a, &CustomerFilter::default(), &page)
+            .await
+            .unwrap();
+        seen.extend(got.data.iter().map(|c| c.id));
+        match got.next_cursor {
+            Some(cursor) => page.after = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen, ids,
+        "pages return every customer once, in creation order"
+    );
+
+    let filter = CustomerFilter {
+        external_id: Some("ext-3".into()),
+        ..Default::default()
+    };
+    let got = tx
+        .list_customers(
+            a,
+            &filter,
+            &PageRequest {
+                after: None,
+                limit: 50,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.data.len(), 1);
+    assert_eq!(got.data[0].id, ids[3]);
+    assert!(matches!(
+        tx.customer(b, ids[0]).await,
+        Err(StoreError::NotFound)
+    ));
+    drop(tx);
+
+    let mut tx = store.begin().await.unwrap();
+    let patch = CustomerPatch {
+        status: Some(CustomerStatus::Suspended),
+        trust_tier: Some(TrustTier::Verified),
+        email: Some(None),
+        ..Default::default()
+    };
+    let (before, after) = tx
+        .update_customer(a, ids[2], patch.clone(), t0() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(before.status, CustomerStatus::Active);
+    assert_eq!(
+        (after.status, after.trust_tier, after.email),
+        (CustomerStatus::Suspended, TrustTier::Verified, None)
+    );
+    assert!(matches!(
+        tx.update_customer(b, ids[2], patch, t0()).await,
+        Err(StoreError::NotFound)
+    ));
+    tx.commit().await.unwrap();
+    let stored = store
+        .read()
+        .await
+        .unwrap()
+        .customer(a, ids[2])
+        .await
+        .unwrap();
+    assert_eq!(stored.status, CustomerStatus::Suspended);
+    assert_eq!(stored.updated_at, t0() + Duration::hours(1));
+}
+
+async fn subscription_status_changes_keep_their_history(store: &Store) {
+    let a = tenant(store, "a").await;
+    let b = tenant(store, "b").await;
+    let cus = customer(store, a, "ext").await;
+    let mut tx = store.begin().await.unwrap();
+    let new = NewSubscription {
+        id: SubscriptionId::generate(),
+        customer_id: cus,
+        vendor_subscription_id: "8c4b1d2e-vendor".into(),
+        offer_id: Some("DZH318Z0BQ3Q".into()),
+        product_kind: ProductKind::AzurePlan,
+        quantity: 1,
+    };
+    // A customer of another tenant is as good as absent.
+    let foreign = NewSubscription {
+        customer_id: cus,
+        ..new.clone()
+    };
+    assert!(matches!(
+        tx.insert_subscription(b, foreign, "cli", t0()).await,
+        Err(StoreError::NotFound)
+    ));
+    let sub = tx
+        .insert_subscription(a, new.clone(), "cli", t0())
+        .await
+        .unwrap();
+    assert_eq!(sub.status, SubscriptionStatus::Active);
+    tx.commit().await.unwrap();
+    // A failed statement ends a PostgreSQL transaction, so the duplicate gets its own.
+    let mut tx = store.begin().await.unwrap();
+    let dup = NewSubscription {
+        id: SubscriptionId::generate(),
+        ..new
+    };
+    assert!(matches!(
+        tx.insert_subscription(a, dup, "cli", t0()).await,
+        Err(StoreError::Duplicate {
+            field: "vendor_subscription_id"
+        })
+    ));
+    drop(tx);
+
+    let mut tx = store.begin().await.unwrap();
+    let (_, suspended) = tx
+        .change_subscription_status(
+            a,
+            sub.id,
+            SubscriptionStatus::Suspended,
+            Some("unpaid".into()),
+            "job:dunning",
+            t0() + Duration::days(21),
+        )
+        .await
+        .unwrap();
+    assert_eq!(suspended.status_reason.as_deref(), Some("unpaid"));
+    assert!(matches!(
+        tx.change_subscription_status(a, sub.id, SubscriptionStatus::Suspended, None, "x", t0())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    tx.change_subscription_status(
+        a,
+        sub.id,
+        SubscriptionStatus::Active,
+        Some("paid".into()),
+        "job:dunning",
+        t0() + Duration::days(22),
+    )
+    .await
+    .unwrap();
+    tx.change_subscription_status(
+        a,
+        sub.id,
+        SubscriptionStatus::Terminated,
+        None,
+        "key_x",
+        t0() + Duration::days(23),
+    )
+    .await
+    .unwrap();
+    assert!(
+        tx.change_subscription_status(
+            a,
+            sub.id,
+            SubscriptionStatus::Active,
+            None,
+            "key_x",
+            t0() + Duration::days(24)
+        )
+        .await
+        .is_err()
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    let history = tx.subscription_history(a, sub.id).await.unwrap();
+    let statuses: Vec<_> = history.iter().map(|h| h.status).collect();
+    use SubscriptionStatus::*;
+    assert_eq!(statuses, [Active, Suspended, Active, Terminated]);
+    assert_eq!(history[1].actor, "job:dunning");
+    let filter = SubscriptionFilter {
+        customer_id: Some(cus),
+        ..Default::default()
+    };
+    assert_eq!(
+        tx.list_subscriptions(
+            a,
+            &filter,
+            &PageRequest {
+                after: None,
+                limit: 5
+            }
+        )
+        .await
+        .unwrap()
+        .data
+        .len(),
+        1
+    );
+    assert!(
+        tx.list_subscriptions(
+            b,
+            &filter,
+            &PageRequest {
+                after: None,
+                limit: 5
+            }
+        )
+        .await
+        .unwrap()
+        .data
+        .is_empty()
+    );
+    assert!(tx.subscription_history(b, sub.id).await.unwrap().is_empty());
+}
+
+fn entry(n: usize) -> AuditEntry {
+    AuditEntry {
+        actor: Actor::Job {
+            name: "test".into(),
+        },
+        action: "customer.updated".into(),
+        object_id: format!("cus_{n}"),
+        data: serde_json::json!({ "n": n }),
+    }
+}
+
+async fn audit_chain_verifies_and_names_a_tampered_event(store: &Store) {
+    let a = tenant(store, "a").await;
+    let b = tenant(store, "b").await;
+    for n in 0..5 {
+        let mut tx = store.begin().await.unwrap();
+        tx.append_audit(a, t0(), entry(n)).await.unwrap();
+        tx.append_audit(b, t0(), entry(n)).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(store.verify_audit(a).await.unwrap(), Ok(5));
+    let listed = store
+        .read()
+        .await
+        .unwrap()
+        .list_audit(
+            a,
+            &AuditFilter {
+                object_id: Some("cus_3".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].seq, 4);
+
+    store
+        .execute_raw(&format!(
+            "UPDATE audit_events SET data = '{{\"n\":42}}' WHERE tenant_id = '{a}' AND seq = 3"
+        ))
+        .await
+        .unwrap();
+    match store.verify_audit(a).await.unwrap() {
+        Err(ChainBreak::Altered { seq: 3, .. }) => {}
+        other => panic!("expected the altered event 3 to be named, got {other:?}"),
+    }
+    assert_eq!(
+        store.verify_audit(b).await.unwrap(),
+        Ok(5),
+        "other tenants' chains are independent"
+    );
+}
+
+async fn concurrent_appenders_never_fork_the_chain(store: &Store) {
+    let a = tenant(store, "a").await;
+    let tasks: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in 0..10 {
+                    let mut tx = store.begin().await.unwrap();
+                    tx.append_audit(a, t0(), entry(t * 100 + n)).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(store.verify_audit(a).await.unwrap(), Ok(40));
+}
+
+async fn a_rolled_back_transaction_leaves_nothing(store: &Store) {
+    let a = tenant(store, "a").await;
+    let mut tx = store.begin().await.unwrap();
+    let c = tx
+        .insert_customer(a, new_customer("ghost"), t0())
+        .await
+        .unwrap();
+    tx.append_audit(a, t0(), entry(1)).await.unwrap();
+    let response = StoredResponse {
+        request_hash: "h".into(),
+        status: 201,
+        body: "{}".into(),
+    };
+    tx.save_idempotent_response(a, "key-1", &response, t0())
+        .await
+        .unwrap();
+    drop(tx);
+    let mut tx = store.read().await.unwrap();
+    assert!(matches!(
+        tx.customer(a, c.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(tx.idempotent_response(a, "key-1").await.unwrap(), None);
+    drop(tx);
+    assert_eq!(store.verify_audit(a).await.unwrap(), Ok(0));
+}
+
+async fn idempotency_keys_are_per_tenant_and_first_wins(store: &Store) {
+    let a = tenant(store, "a").await;
+    let b = tenant(store, "b").await;
+    let first = StoredResponse {
+        request_hash: "h1".into(),
+        status: 201,
+        body: "{\"id\":1}".into(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.save_idempotent_response(a, "k", &first, t0())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let err = tx
+        .save_idempotent_response(a, "k", &first, t0())
+        .await
+        .unwrap_err();
+    assert!(err.is_unique_violation());
+    drop(tx);
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.idempotent_response(a, "k").await.unwrap(), Some(first));
+    assert_eq!(tx.idempotent_response(b, "k").await.unwrap(), None);
+}
+
+conformance!(
+    tenants_are_unique_by_slug,
+    keys_are_found_by_hash_and_scoped,
+    customers_page_filter_and_stay_in_their_tenant,
+    subscription_status_changes_keep_their_history,
+    audit_chain_verifies_and_names_a_tampered_event,
+    concurrent_appenders_never_fork_the_chain,
+    a_rolled_back_transaction_leaves_nothing,
+    idempotency_keys_are_per_tenant_and_first_wins,
+);

@@ -1,0 +1,334 @@
+//! What each command does. Operator commands act as `Actor::Cli` on the audit chain.
+
+use std::{io::IsTerminal, process::ExitCode, sync::Arc};
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use serde_json::json;
+use tollgate_core::{
+    KeyId, TenantId,
+    audit::{Actor, AuditEntry},
+    clock::SystemClock,
+    tenancy::{Role, Tenant},
+};
+use tollgate_server::{AppState, Application, ServerConfig, issue_key};
+use tollgate_store::{Store, StoreError, page::PageRequest};
+
+use crate::cli::{
+    AuditCommand, Cli, Command, InitArgs, KeyCommand, ServeArgs, StoreArgs, TenantArgs,
+    TenantCommand,
+};
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let store = open(&cli.store).await?;
+    match cli.command {
+        Command::Serve(args) => serve(store, args).await?,
+        Command::Init(args) => init(&store, args).await?,
+        Command::Tenant(TenantCommand::Create {
+            slug,
+            details,
+            json,
+        }) => {
+            let tenant = create_tenant(&store, &slug, details).await?;
+            print(json, &tenant, || {
+                format!("created tenant {} ({})", tenant.slug, tenant.id)
+            });
+        }
+        Command::Tenant(TenantCommand::List { json }) => {
+            let tenants = store.read().await?.all_tenants().await?;
+            print(json, &tenants, || {
+                tenants
+                    .iter()
+                    .map(|t| format!("{}\t{}\t{}", t.id, t.slug, t.time_zone))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::Key(KeyCommand::Create {
+            tenant,
+            role,
+            label,
+            expires_in_days,
+            json,
+        }) => {
+            let tenant = tenant_by_slug(&store, &tenant).await?;
+            let expires_at = expires_in_days.map(|d| Utc::now() + chrono::Duration::days(d.into()));
+            let mut tx = store.begin().await?;
+            let created = issue_key(
+                &mut tx,
+                tenant.id,
+                role,
+                label,
+                expires_at,
+                Actor::Cli,
+                Utc::now(),
+            )
+            .await?;
+            tx.commit().await?;
+            print(json, &created, || {
+                format!(
+                    "created {} key {}\nsecret (shown once): {}",
+                    created.key.role, created.key.id, created.secret
+                )
+            });
+        }
+        Command::Key(KeyCommand::Revoke { id, json }) => {
+            let id: KeyId = id.parse().context("key id")?;
+            let now = Utc::now();
+            let mut tx = store.begin().await?;
+            let key = tx
+                .key_any_tenant(id)
+                .await
+                .map_err(|e| not_found(e, "key"))?;
+            let key = tx.revoke_key(key.tenant_id, id, now).await?;
+            tx.append_audit(
+                key.tenant_id,
+                now,
+                entry("key.revoked", id.to_string(), json!(key)),
+            )
+            .await?;
+            tx.commit().await?;
+            print(json, &key, || format!("revoked key {}", key.id));
+        }
+        Command::Key(KeyCommand::List { tenant, json }) => {
+            let tenant = tenant_by_slug(&store, &tenant).await?;
+            let mut page = PageRequest {
+                after: None,
+                limit: 500,
+            };
+            let mut keys = Vec::new();
+            let mut tx = store.read().await?;
+            loop {
+                let got = tx.list_keys(tenant.id, &page).await?;
+                keys.extend(got.data);
+                match got.next_cursor {
+                    Some(cursor) => page.after = Some(cursor),
+                    None => break,
+                }
+            }
+            print(json, &keys, || {
+                keys.iter()
+                    .map(|k| {
+                        let state = if k.is_usable_at(Utc::now()) {
+                            "active"
+                        } else {
+                            "inactive"
+                        };
+                        format!("{}\t{}\t{}…\t{state}", k.id, k.role, k.prefix)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::Audit(AuditCommand::Verify { tenant, json }) => {
+            return verify(&store, tenant, json).await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn open(args: &StoreArgs) -> anyhow::Result<Store> {
+    Ok(match &args.database_url {
+        Some(url) => Store::connect(url).await.context("opening the database")?,
+        None => Store::open_data_dir(&args.data_dir)
+            .await
+            .with_context(|| format!("opening the data directory {}", args.data_dir.display()))?,
+    })
+}
+
+fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("output serializes")
+        );
+    } else {
+        println!("{}", human());
+    }
+}
+
+fn entry(action: &str, object_id: String, data: serde_json::Value) -> AuditEntry {
+    AuditEntry {
+        actor: Actor::Cli,
+        action: action.into(),
+        object_id,
+        data,
+    }
+}
+
+fn not_found(err: StoreError, what: &str) -> anyhow::Error {
+    match err {
+        StoreError::NotFound => anyhow::anyhow!("no such {what}"),
+        other => other.into(),
+    }
+}
+
+async fn tenant_by_slug(store: &Store, slug: &str) -> anyhow::Result<Tenant> {
+    store
+        .read()
+        .await?
+        .tenant_by_slug(slug)
+        .await
+        .map_err(|e| not_found(e, &format!("tenant `{slug}`")))
+}
+
+async fn create_tenant(store: &Store, slug: &str, details: TenantArgs) -> anyhow::Result<Tenant> {
+    let valid_slug = !slug.is_empty()
+        && slug.len() <= 63
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid_slug {
+        bail!("slug `{slug}` must be 1 to 63 lower-case letters, digits or dashes");
+    }
+    if details.time_zone.parse::<chrono_tz::Tz>().is_err() {
+        bail!(
+            "`{}` is not an IANA time zone such as Europe/Berlin",
+            details.time_zone
+        );
+    }
+    let tenant = Tenant {
+        id: TenantId::generate(),
+        slug: slug.to_owned(),
+        name: details.name.unwrap_or_else(|| slug.to_owned()),
+        time_zone: details.time_zone,
+        created_at: Utc::now(),
+    };
+    let mut tx = store.begin().await?;
+    tx.insert_tenant(&tenant).await.map_err(|e| match e {
+        StoreError::Duplicate { .. } => anyhow::anyhow!("a tenant `{slug}` already exists"),
+        other => other.into(),
+    })?;
+    tx.append_audit(
+        tenant.id,
+        tenant.created_at,
+        entry("tenant.created", tenant.id.to_string(), json!(tenant)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(tenant)
+}
+
+async fn init(store: &Store, args: InitArgs) -> anyhow::Result<()> {
+    if store.read().await?.tenant_count().await? > 0 {
+        bail!(
+            "already initialised: this store has tenants (use `tollgate tenant create` and `tollgate key create`)"
+        );
+    }
+    let tenant = create_tenant(store, &args.tenant, args.details).await?;
+    let mut tx = store.begin().await?;
+    let created = issue_key(
+        &mut tx,
+        tenant.id,
+        Role::Admin,
+        Some("init".into()),
+        None,
+        Actor::Cli,
+        Utc::now(),
+    )
+    .await?;
+    tx.commit().await?;
+    print(
+        args.json,
+        &json!({ "tenant": tenant, "key": created }),
+        || {
+            format!(
+                "initialised tenant `{}` ({})\nadmin key {} — secret, shown once:\n{}",
+                tenant.slug, tenant.id, created.key.id, created.secret
+            )
+        },
+    );
+    Ok(())
+}
+
+async fn verify(store: &Store, only: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+    let tenants = match only {
+        Some(slug) => vec![tenant_by_slug(store, &slug).await?],
+        None => store.read().await?.all_tenants().await?,
+    };
+    let mut report = Vec::new();
+    let mut broken = false;
+    for tenant in tenants {
+        let result = store.verify_audit(tenant.id).await?;
+        broken |= result.is_err();
+        report.push(match result {
+            Ok(count) => json!({ "tenant": tenant.slug, "ok": true, "events": count }),
+            Err(link) => {
+                json!({ "tenant": tenant.slug, "ok": false, "first_broken": link.to_string() })
+            }
+        });
+    }
+    print(json, &report, || {
+        report
+            .iter()
+            .map(|r| match r["ok"].as_bool() {
+                Some(true) => format!(
+                    "{}: ok, {} events",
+                    r["tenant"].as_str().unwrap_or("?"),
+                    r["events"]
+                ),
+                _ => format!(
+                    "{}: BROKEN — {}",
+                    r["tenant"].as_str().unwrap_or("?"),
+                    r["first_broken"].as_str().unwrap_or("?")
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(if broken {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
+    init_logs(args.json_logs);
+    let config = ServerConfig {
+        listen: args.listen,
+        body_limit: args.body_limit,
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(store, Arc::new(SystemClock), config);
+    let app = Application::bind(state)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = app.local_addr()?;
+    tracing::info!(%addr, "tollgate is serving");
+    println!("tollgate listening on http://{addr} (OpenAPI at http://{addr}/openapi.json)");
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json || !std::io::stdout().is_terminal() {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
