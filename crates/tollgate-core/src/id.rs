@@ -124,6 +124,15 @@ prefixed_id!(
 prefixed_id!(
     /// A decision taken at a sign-up, payment method or order.
     DecisionId, "dec");
+prefixed_id!(
+    /// A customer's order, screened before anything is provisioned.
+    OrderId, "ord");
+prefixed_id!(
+    /// An item on a block or allow list.
+    ListItemId, "lst");
+prefixed_id!(
+    /// A verification step: an SMS code, a bureau check or a phone call.
+    VerificationId, "ver");
 
 #[cfg(test)]
 mod tests {

@@ -37,20 +37,27 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = strip_position(&inner.to_string());
-                ApiError::field(field_name(&path, &message), message)
-            }
-            _ => ApiError::MalformedJson(inner.to_string()),
-        }
-    })?;
+    let value = serde_path_to_error::deserialize(&mut de).map_err(classify)?;
     de.end()
         .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     Ok(value)
+}
+
+/// Typed input from a body already parsed as JSON (for routes that inspect the raw value first).
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(classify)
+}
+
+fn classify(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let message = strip_position(&inner.to_string());
+            ApiError::field(field_name(&path, &message), message)
+        }
+        _ => ApiError::MalformedJson(inner.to_string()),
+    }
 }
 
 /// serde reports unknown and missing fields at their parent; name the field itself.

@@ -6,6 +6,7 @@ pub mod api;
 pub use api::keys::{CreatedKey, issue as issue_key};
 pub mod auth;
 pub mod ctx;
+pub mod decide;
 pub mod error;
 pub mod idempotency;
 pub mod json;
@@ -50,6 +51,7 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     store: Store,
+    policies: decide::PolicyCache,
     clock: Arc<dyn Clock>,
     config: ServerConfig,
 }
@@ -58,6 +60,7 @@ impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
         Self(Arc::new(Inner {
             store,
+            policies: decide::PolicyCache::default(),
             clock,
             config,
         }))
@@ -72,6 +75,10 @@ impl AppState {
     pub fn now(&self) -> DateTime<Utc> {
         let now = self.0.clock.now();
         DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    }
+
+    pub fn policies(&self) -> &decide::PolicyCache {
+        &self.0.policies
     }
 
     pub fn config(&self) -> &ServerConfig {

@@ -5,10 +5,12 @@
 
 mod audit;
 mod customers;
+mod decisions;
 mod error;
 mod idempotency;
 mod keys;
 pub mod page;
+mod policies;
 mod row;
 mod subscriptions;
 mod tenants;
@@ -24,9 +26,11 @@ use sqlx::{
 
 pub use audit::AuditFilter;
 pub use customers::{CustomerFilter, CustomerPatch, NewCustomer};
+pub use decisions::{DecisionFilter, DecisionRow, ScreenedRow, WindowCounts};
 pub use error::StoreError;
 pub use idempotency::StoredResponse;
 pub use keys::NewKey;
+pub use policies::{ListItem, ListItemFilter, PolicyRow};
 pub use subscriptions::{NewSubscription, SubscriptionFilter};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -18,13 +18,15 @@ use crate::{
 };
 
 /// `POST /v1/signups`: a new customer applies.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SignupFacts {
     pub external_id: String,
     pub company: Company,
     pub contact: Contact,
     pub billing_address: Address,
     /// The address the sign-up form was submitted from.
+    #[schema(value_type = String, example = "203.0.113.7")]
     pub ip: IpAddr,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
@@ -32,7 +34,8 @@ pub struct SignupFacts {
     pub session: SessionTiming,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Company {
     pub name: String,
     /// The company's web or mail domain as entered (`acme.com`, `https://www.acme.com/`).
@@ -42,7 +45,8 @@ pub struct Company {
     pub registration_number: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Contact {
     pub name: String,
     pub email: String,
@@ -51,7 +55,8 @@ pub struct Contact {
 }
 
 /// How the sign-up form was filled in, as the storefront measured it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SessionTiming {
     pub form_started_at: DateTime<Utc>,
     pub submitted_at: DateTime<Utc>,
@@ -82,7 +87,8 @@ str_enum!(
 );
 
 /// `POST /v1/customers/{id}/payment_methods` for a card. Never the full card number.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CardFacts {
     pub bin: Bin,
     pub last4: String,
@@ -102,14 +108,16 @@ pub struct CardFacts {
 }
 
 /// `POST /v1/orders`: what the customer buys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OrderFacts {
     pub customer_id: CustomerId,
     pub payment_method_id: PaymentMethodId,
     pub items: Vec<OrderItem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OrderItem {
     pub sku: String,
     pub product_kind: ProductKind,

@@ -2,8 +2,14 @@
 
 mod audit;
 mod customers;
+pub mod decisions;
 mod health;
 pub mod keys;
+mod lists;
+mod orders;
+mod payment_methods;
+mod rules;
+mod signups;
 mod subscriptions;
 mod tenant;
 
@@ -65,6 +71,17 @@ pub fn routes(state: AppState, metrics: PrometheusHandle) -> Router {
         .routes(routes!(subscriptions::terminate))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::revoke))
+        .routes(routes!(signups::create))
+        .routes(routes!(payment_methods::create))
+        .routes(routes!(orders::create))
+        .routes(routes!(decisions::list))
+        .routes(routes!(decisions::get))
+        .routes(routes!(rules::create, rules::list))
+        .routes(routes!(rules::get))
+        .routes(routes!(rules::set_status))
+        .routes(routes!(rules::backtest))
+        .routes(routes!(lists::create, lists::list))
+        .routes(routes!(lists::remove))
         .routes(routes!(audit::list))
         .routes(routes!(tenant::get))
         .split_for_parts();

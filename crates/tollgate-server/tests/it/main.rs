@@ -3,4 +3,9 @@
 
 mod harness;
 
+mod bad_input;
+mod decisions;
 mod foundation;
+mod isolation;
+mod operations;
+mod rules;

@@ -1,0 +1,177 @@
+//! `/v1/lists/items`: block and allow lists the rules see as `lists.blocked` / `lists.allowed`.
+
+use axum::{Json, http::StatusCode, response::Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tollgate_core::{ListItemId, validate};
+use tollgate_store::{ListItem, ListItemFilter};
+use utoipa::ToSchema;
+
+use super::{Id, Q};
+use crate::{
+    ctx::{Ctx, Operate, Read},
+    error::{ApiError, ApiResult},
+    json::JsonBody,
+};
+
+tollgate_core::str_enum!(
+    /// What a list item matches.
+    ListKind {
+        Email = "email",
+        Domain = "domain",
+        /// The PSP's card fingerprint.
+        Card = "card",
+        Bin = "bin",
+        /// An address or a CIDR range.
+        Ip = "ip",
+        Device = "device",
+        Phone = "phone",
+        Country = "country",
+    }
+);
+
+tollgate_core::str_enum!(
+    ListAction {
+        Block = "block",
+        Allow = "allow",
+    }
+);
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListItemIn {
+    pub kind: ListKind,
+    pub action: ListAction,
+    pub value: String,
+    pub note: Option<String>,
+    /// The item stops matching at this instant.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListItemOut {
+    pub id: String,
+    pub kind: String,
+    pub action: String,
+    pub value: String,
+    pub note: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ListItem> for ListItemOut {
+    fn from(i: ListItem) -> Self {
+        Self {
+            id: i.id,
+            kind: i.kind,
+            action: i.action,
+            value: i.value,
+            note: i.note,
+            expires_at: i.expires_at,
+            created_at: i.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub kind: Option<ListKind>,
+    pub action: Option<ListAction>,
+    pub value: Option<String>,
+}
+
+/// The canonical form the matcher compares, or why the value cannot be one of `kind`.
+fn canonical(kind: ListKind, value: &str) -> Result<String, validate::FieldError> {
+    let value = value.trim();
+    let bad = |what: &str| validate::FieldError::new("value", format_args!("must be {what}"));
+    match kind {
+        ListKind::Email => validate::email("value", value).map(|v| v.to_ascii_lowercase()),
+        ListKind::Domain => validate::domain_name("value", value),
+        ListKind::Card | ListKind::Device => validate::text("value", value, 200),
+        ListKind::Bin => (matches!(value.len(), 6..=8)
+            && value.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| value.to_owned())
+        .ok_or_else(|| bad("6 to 8 digits")),
+        ListKind::Ip => value
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.to_string())
+            .or_else(|_| {
+                value
+                    .parse::<ipnet::IpNet>()
+                    .map(|net| net.trunc().to_string())
+            })
+            .map_err(|_| bad("an IP address or CIDR range")),
+        ListKind::Phone => validate::phone_e164("value", value),
+        ListKind::Country => value
+            .parse::<validate::CountryCode>()
+            .map(|c| c.to_string())
+            .map_err(|e| validate::FieldError::new("value", e)),
+    }
+}
+
+/// Add an item to a block or allow list.
+#[utoipa::path(post, path = "/v1/lists/items", tag = "rules", request_body = ListItemIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 201, body = ListItemOut), (status = 422, body = crate::error::Problem)))]
+pub async fn create(
+    ctx: Ctx<Operate>,
+    JsonBody(input): JsonBody<ListItemIn>,
+) -> ApiResult<Response> {
+    let value = canonical(input.kind, &input.value).map_err(|e| ApiError::Invalid(vec![e]))?;
+    let note = input
+        .note
+        .as_deref()
+        .map(|n| validate::text("note", n, 500))
+        .transpose()
+        .map_err(|e| ApiError::Invalid(vec![e]))?;
+    if input.expires_at.is_some_and(|t| t <= ctx.now()) {
+        return Err(ApiError::field("expires_at", "must be in the future"));
+    }
+    let item = ListItem {
+        id: ListItemId::generate().to_string(),
+        kind: input.kind.as_str().to_owned(),
+        action: input.action.as_str().to_owned(),
+        value,
+        note,
+        expires_at: input.expires_at,
+        created_at: ctx.now(),
+    };
+    let mut tx = ctx.begin().await?;
+    tx.insert_list_item(ctx.tenant(), &item).await?;
+    let out = ListItemOut::from(item);
+    ctx.audit(&mut tx, "list_item.added", &out.id, &out).await?;
+    ctx.commit(tx, StatusCode::CREATED, &out).await
+}
+
+/// Items in force (not removed, not expired).
+#[utoipa::path(get, path = "/v1/lists/items", tag = "rules", params(ListQuery), responses((status = 200, body = Vec<ListItemOut>)))]
+pub async fn list(ctx: Ctx<Read>, Q(query): Q<ListQuery>) -> ApiResult<Json<Vec<ListItemOut>>> {
+    let filter = ListItemFilter {
+        kind: query.kind.map(|k| k.as_str().to_owned()),
+        action: query.action.map(|a| a.as_str().to_owned()),
+        value: query.value,
+    };
+    let items = ctx
+        .read()
+        .await?
+        .list_items(ctx.tenant(), &filter, ctx.now())
+        .await?;
+    Ok(Json(items.into_iter().map(ListItemOut::from).collect()))
+}
+
+/// Take an item off its list.
+#[utoipa::path(post, path = "/v1/lists/items/{id}/remove", tag = "rules",
+    params(("id" = String, Path, description = "`lst_…`"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 200, body = ListItemOut), (status = 404, body = crate::error::Problem)))]
+pub async fn remove(ctx: Ctx<Operate>, Id(id): Id<ListItemId>) -> ApiResult<Response> {
+    let mut tx = ctx.begin().await?;
+    let item = ListItemOut::from(
+        tx.remove_list_item(ctx.tenant(), &id.to_string(), ctx.now())
+            .await?,
+    );
+    ctx.audit(&mut tx, "list_item.removed", &item.id, &item)
+        .await?;
+    ctx.commit(tx, StatusCode::OK, &item).await
+}

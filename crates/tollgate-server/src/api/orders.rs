@@ -1,0 +1,202 @@
+//! `POST /v1/orders`: the customer buys; the order is allowed, held or declined before anything
+//! is provisioned.
+
+use axum::{http::StatusCode, response::Response};
+use serde::Serialize;
+use serde_json::Value;
+use tollgate_core::{
+    CustomerId, Money, OrderId, PaymentMethodId,
+    decisions::{DecisionKind, DecisionTerms},
+    signals::{CardFacts, Context, Features, OrderFacts, SignalConfig, velocity::VelocityCounts},
+    validate,
+};
+use tollgate_store::{ScreenedRow, StoreError};
+use utoipa::ToSchema;
+
+use super::{
+    Checks, decisions::DecisionOut, payment_methods::status_of, signups::refuse_card_numbers,
+};
+use crate::{
+    ctx::{Ctx, WriteFacts},
+    decide::{self, Recorded},
+    error::{ApiError, ApiResult},
+    json::{JsonBody, from_value},
+};
+
+const MAX_ITEMS: usize = 100;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderOut {
+    pub id: OrderId,
+    pub customer_id: CustomerId,
+    pub payment_method_id: PaymentMethodId,
+    /// `active` (allowed: provision it), `held` or `declined`.
+    pub status: String,
+    pub total: Money,
+    pub decision: DecisionOut,
+}
+
+/// Validates the items and returns the order's total.
+fn check(order: &OrderFacts) -> ApiResult<Money> {
+    let mut c = Checks::default();
+    if order.items.is_empty() || order.items.len() > MAX_ITEMS {
+        c.fail("items", format_args!("must hold 1 to {MAX_ITEMS} items"));
+    }
+    let currency = order.items.first().map(|i| i.unit_price.currency);
+    let mut total = currency.map(Money::zero);
+    for (i, item) in order.items.iter().enumerate() {
+        c.take(validate::text(&format!("items[{i}].sku"), &item.sku, 128));
+        if item.quantity == 0 {
+            c.fail(&format!("items[{i}].quantity"), "must be at least 1");
+        }
+        let price = item.unit_price;
+        if price.is_negative() {
+            c.fail(&format!("items[{i}].unit_price"), "must not be negative");
+        } else if let Err(e) = Money::new(price.amount, price.currency) {
+            c.fail(&format!("items[{i}].unit_price"), e);
+        } else if Some(price.currency) != currency {
+            c.fail(
+                &format!("items[{i}].unit_price.currency"),
+                "all items of an order must be in one currency",
+            );
+        } else {
+            let line = price
+                .amount
+                .checked_mul(item.quantity.into())
+                .and_then(|amount| total.and_then(|t| t.amount.checked_add(amount)));
+            match line {
+                Some(amount) => total = total.map(|t| Money { amount, ..t }),
+                None => c.fail(&format!("items[{i}]"), "the order total is too large"),
+            }
+        }
+    }
+    c.finish()?;
+    total.ok_or_else(|| ApiError::field("items", "must not be empty"))
+}
+
+/// Screen an order.
+#[utoipa::path(post, path = "/v1/orders", tag = "decisions", request_body = OrderFacts,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 201, body = OrderOut), (status = 422, body = crate::error::Problem)))]
+pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> ApiResult<Response> {
+    refuse_card_numbers(&body, &[])?;
+    let order: OrderFacts = from_value(body)?;
+    let total = check(&order)?;
+    let total_minor = total.to_minor().map_err(|e| ApiError::field("items", e))?;
+    let data = decide::reference_data()?;
+    let tenant = ctx.tenant();
+    let now = ctx.now();
+    let mut tx = ctx.begin().await?;
+    let customer = match tx.customer_for_update(tenant, order.customer_id).await {
+        Err(StoreError::NotFound) => {
+            return Err(ApiError::field("customer_id", "no such customer"));
+        }
+        other => other?,
+    };
+    let payment_method = match tx
+        .payment_method(tenant, &order.payment_method_id.to_string())
+        .await
+    {
+        Ok(pm) if pm.customer_id == customer.id => pm,
+        Ok(_) | Err(StoreError::NotFound) => {
+            return Err(ApiError::field(
+                "payment_method_id",
+                "no such payment method for this customer",
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let card: CardFacts = serde_json::from_str(&payment_method.facts)
+        .map_err(|e| ApiError::Internal(format!("stored card: {e}")))?;
+
+    let key = customer.id.to_string();
+    let mut context = Context::at(now);
+    context.customer = Some(decide::customer_state(&mut tx, tenant, &customer).await?);
+    let per_customer = tx
+        .velocity(
+            tenant,
+            &format!("order_customer_{}", total.currency),
+            &key,
+            now,
+        )
+        .await?;
+    let orders = tx.velocity(tenant, "order_customer", &key, now).await?;
+    context.velocity = VelocityCounts {
+        orders_customer_1h: orders.last_1h,
+        orders_customer_24h: orders.last_24h,
+        orders_customer_7d: orders.last_7d,
+        order_value_customer_24h: Money::from_minor(per_customer.amount_24h, total.currency).amount,
+        ..VelocityCounts::default()
+    };
+    let candidates = [
+        ("card", card.fingerprint.clone()),
+        ("bin", card.bin.to_string()),
+    ];
+    context.lists = decide::list_matches(&mut tx, tenant, &candidates, now).await?;
+
+    let features = Features::for_order(
+        &order,
+        Some(&card),
+        &context,
+        data,
+        &SignalConfig::default(),
+    )
+    .map_err(|e| ApiError::field("items", e))?;
+    let features = serde_json::to_value(features).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let policies = ctx.state.policies().live(&mut tx, tenant).await?;
+    let (evaluation, shadows) = policies.evaluate(DecisionKind::Order, &features);
+    let facts = serde_json::to_value(&order).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let recorded = Recorded::new(
+        evaluation,
+        shadows,
+        customer.id,
+        DecisionTerms::new(customer.trust_tier, &customer.terms),
+        facts.clone(),
+        features,
+        now,
+    );
+    let id = OrderId::generate();
+    let status = status_of(recorded.decision.verdict);
+    tx.insert_order(
+        tenant,
+        &ScreenedRow {
+            id: id.to_string(),
+            customer_id: customer.id,
+            facts: facts.to_string(),
+            status: status.to_owned(),
+            decision_id: recorded.decision.id,
+            created_at: now,
+        },
+        &order.payment_method_id.to_string(),
+        total_minor,
+        total.currency.code(),
+    )
+    .await?;
+    tx.record_velocity(tenant, "order_customer", &key, now, 0)
+        .await?;
+    tx.record_velocity(
+        tenant,
+        &format!("order_customer_{}", total.currency),
+        &key,
+        now,
+        total_minor,
+    )
+    .await?;
+    ctx.audit(
+        &mut tx,
+        "order.created",
+        id,
+        serde_json::json!({ "customer_id": customer.id, "status": status, "total": total }),
+    )
+    .await?;
+    recorded.save(&mut tx, tenant, &id.to_string()).await?;
+    let out = OrderOut {
+        id,
+        customer_id: customer.id,
+        payment_method_id: order.payment_method_id,
+        status: status.to_owned(),
+        total,
+        decision: DecisionOut::from(&recorded),
+    };
+    ctx.commit(tx, StatusCode::CREATED, &out).await
+}

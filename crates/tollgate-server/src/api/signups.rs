@@ -1,0 +1,202 @@
+//! `POST /v1/signups`: a new customer applies; the answer is a decision with terms.
+
+use axum::{http::StatusCode, response::Response};
+use serde_json::Value;
+use tollgate_core::{
+    CustomerId,
+    customers::{CustomerStatus, Terms, TrustTier},
+    decisions::{DecisionKind, DecisionTerms, Verdict},
+    signals::{
+        Context, Features, SignalConfig, SignupFacts, email, find_pan_like,
+        velocity::VelocityCounts,
+    },
+    validate,
+};
+use tollgate_store::NewCustomer;
+
+use super::{Checks, decisions::DecisionOut};
+use crate::{
+    ctx::{Ctx, WriteFacts},
+    decide::{self, Recorded},
+    error::{ApiError, ApiResult},
+    json::{JsonBody, from_value},
+};
+
+/// Refuses anything that looks like a full card number before it can reach storage.
+pub(crate) fn refuse_card_numbers(body: &Value, exempt: &[&str]) -> ApiResult<()> {
+    match find_pan_like(body, exempt) {
+        Some(path) => Err(ApiError::field(
+            path,
+            "looks like a full card number; send only the BIN, last4 and the PSP's fingerprint",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn check(facts: &SignupFacts) -> ApiResult<()> {
+    let mut c = Checks::default();
+    c.take(validate::text("external_id", &facts.external_id, 128));
+    c.take(validate::text("company.name", &facts.company.name, 200));
+    c.take(validate::text("company.domain", &facts.company.domain, 253));
+    c.take(validate::text("contact.name", &facts.contact.name, 200));
+    c.take(validate::text("contact.email", &facts.contact.email, 254));
+    c.take(validate::text("contact.phone", &facts.contact.phone, 32));
+    c.take(validate::text(
+        "billing_address.line1",
+        &facts.billing_address.line1,
+        200,
+    ));
+    c.take(validate::text(
+        "billing_address.city",
+        &facts.billing_address.city,
+        100,
+    ));
+    c.take(validate::text(
+        "billing_address.postal_code",
+        &facts.billing_address.postal_code,
+        20,
+    ));
+    if facts.user_agent.len() > 1024 {
+        c.fail("user_agent", "must be at most 1024 characters");
+    }
+    if let Some(device) = &facts.device_id {
+        c.take(validate::text("device_id", device, 200));
+    }
+    if facts.session.submitted_at < facts.session.form_started_at {
+        c.fail(
+            "session.submitted_at",
+            "must not be before session.form_started_at",
+        );
+    }
+    c.finish()
+}
+
+fn customer_status(verdict: Verdict) -> CustomerStatus {
+    match verdict {
+        Verdict::Approve | Verdict::Allow => CustomerStatus::Active,
+        Verdict::Decline => CustomerStatus::Closed,
+        _ => CustomerStatus::Review,
+    }
+}
+
+/// Decide on a sign-up and open the customer under the terms the decision grants.
+#[utoipa::path(post, path = "/v1/signups", tag = "decisions", request_body = SignupFacts,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 201, body = DecisionOut), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> ApiResult<Response> {
+    refuse_card_numbers(&body, &["contact.phone"])?;
+    let facts: SignupFacts = from_value(body)?;
+    check(&facts)?;
+    let data = decide::reference_data()?;
+    let tenant = ctx.tenant();
+    let now = ctx.now();
+    let customer_id = CustomerId::generate();
+    let link_keys = decide::signup_link_keys(&facts);
+    let email_domain = email::domain_of(&facts.contact.email);
+    let network = tollgate_core::signals::geo::network_key(facts.ip);
+    let ip = facts.ip.to_string();
+
+    let mut tx = ctx.begin().await?;
+    let mut context = Context::at(now);
+    context.links = decide::links(&mut tx, tenant, &link_keys, None).await?;
+    let by_ip = tx.velocity(tenant, "signup_ip", &ip, now).await?;
+    let by_domain = tx
+        .velocity(tenant, "signup_email_domain", &email_domain, now)
+        .await?;
+    let by_device = match &facts.device_id {
+        Some(device) => tx.velocity(tenant, "signup_device", device, now).await?,
+        None => Default::default(),
+    };
+    context.velocity = VelocityCounts {
+        signups_ip_1h: by_ip.last_1h,
+        signups_ip_24h: by_ip.last_24h,
+        signups_ip_7d: by_ip.last_7d,
+        signups_device_1h: by_device.last_1h,
+        signups_device_24h: by_device.last_24h,
+        signups_device_7d: by_device.last_7d,
+        signups_email_domain_1h: by_domain.last_1h,
+        signups_email_domain_24h: by_domain.last_24h,
+        signups_email_domain_7d: by_domain.last_7d,
+        ..VelocityCounts::default()
+    };
+    context.network_signups_1h = tx
+        .velocity(tenant, "signup_network", &network, now)
+        .await?
+        .last_1h;
+    context.lists = decide::list_matches(
+        &mut tx,
+        tenant,
+        &decide::signup_candidates(&facts, data),
+        now,
+    )
+    .await?;
+
+    let features = serde_json::to_value(Features::for_signup(
+        &facts,
+        &context,
+        data,
+        &SignalConfig::default(),
+    ))
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let policies = ctx.state.policies().live(&mut tx, tenant).await?;
+    let (evaluation, shadows) = policies.evaluate(DecisionKind::Signup, &features);
+    let facts_json = serde_json::to_value(&facts).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let recorded = Recorded::new(
+        evaluation,
+        shadows,
+        customer_id,
+        DecisionTerms::new(TrustTier::New, &Terms::default()),
+        facts_json.clone(),
+        features,
+        now,
+    );
+    let terms = recorded
+        .decision
+        .terms
+        .clone()
+        .unwrap_or_else(|| DecisionTerms::new(TrustTier::New, &Terms::default()));
+
+    let customer = tx
+        .insert_customer(
+            tenant,
+            NewCustomer {
+                id: customer_id,
+                external_id: facts.external_id.trim().to_owned(),
+                legal_name: facts.company.name.trim().to_owned(),
+                company_domain: validate::domain_name(
+                    "company.domain",
+                    &email::company_domain(&facts.company.domain),
+                )
+                .ok(),
+                country: facts.company.country,
+                email: Some(facts.contact.email.trim().to_owned()),
+                phone: Some(facts.contact.phone.clone()),
+                billing_address: Some(facts.billing_address.clone()),
+                status: customer_status(recorded.decision.verdict),
+                trust_tier: terms.trust_tier,
+                terms: terms.commercial(),
+            },
+            now,
+        )
+        .await?;
+    tx.insert_signup(tenant, customer_id, &facts_json.to_string(), now)
+        .await?;
+    tx.add_link_keys(tenant, customer_id, &link_keys, now)
+        .await?;
+    tx.record_velocity(tenant, "signup_ip", &ip, now, 0).await?;
+    tx.record_velocity(tenant, "signup_email_domain", &email_domain, now, 0)
+        .await?;
+    tx.record_velocity(tenant, "signup_network", &network, now, 0)
+        .await?;
+    if let Some(device) = &facts.device_id {
+        tx.record_velocity(tenant, "signup_device", device, now, 0)
+            .await?;
+    }
+    ctx.audit(&mut tx, "customer.created", customer.id, &customer)
+        .await?;
+    recorded
+        .save(&mut tx, tenant, &customer_id.to_string())
+        .await?;
+    let out = DecisionOut::from(&recorded);
+    ctx.commit(tx, StatusCode::CREATED, &out).await
+}

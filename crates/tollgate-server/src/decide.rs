@@ -1,0 +1,347 @@
+//! The glue between facts and the pure engine: gathers what a decision needs from the store
+//! (links, velocity, lists, the customer's standing), runs the tenant's live policies, and
+//! records the decision with everything it saw so it can be explained and replayed.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, OnceLock, RwLock},
+};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tollgate_core::{
+    CustomerId, DecisionId, TenantId,
+    audit::{Actor, AuditEntry},
+    customers::Customer,
+    decisions::{Decision, DecisionKind, DecisionTerms},
+    refdata::ReferenceData,
+    rules::{CompiledPolicy, Evaluation, Policy},
+    signals::{
+        CustomerState, ListMatches, SignupFacts, email, geo,
+        links::{LinkCounts, LinkKeys},
+    },
+};
+use tollgate_store::{DecisionRow, ListItemFilter, Tx};
+
+use crate::error::{ApiError, ApiResult};
+
+/// Compiled policies by (tenant, version). Versions are immutable, so entries never go stale.
+#[derive(Default)]
+pub struct PolicyCache {
+    compiled: RwLock<HashMap<(TenantId, i64), Arc<CompiledPolicy>>>,
+}
+
+/// The policies a decision runs: the one that decides and those that only watch.
+pub struct LivePolicies {
+    pub active: Arc<CompiledPolicy>,
+    pub shadows: Vec<Arc<CompiledPolicy>>,
+}
+
+/// The shipped default, for a tenant that has not published a policy of its own.
+fn shipped_default() -> ApiResult<Arc<CompiledPolicy>> {
+    static DEFAULT: OnceLock<Result<Arc<CompiledPolicy>, String>> = OnceLock::new();
+    DEFAULT
+        .get_or_init(|| {
+            CompiledPolicy::compile(Policy::shipped_default())
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(ApiError::Internal)
+}
+
+impl PolicyCache {
+    pub async fn live(&self, tx: &mut Tx, tenant: TenantId) -> ApiResult<LivePolicies> {
+        let mut active = None;
+        let mut shadows = Vec::new();
+        for (version, status) in tx.live_policy_versions(tenant).await? {
+            let compiled = self.compiled(tx, tenant, version).await?;
+            if status == "active" {
+                active = Some(compiled);
+            } else {
+                shadows.push(compiled);
+            }
+        }
+        Ok(LivePolicies {
+            active: match active {
+                Some(active) => active,
+                None => shipped_default()?,
+            },
+            shadows,
+        })
+    }
+
+    pub async fn compiled(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        version: i64,
+    ) -> ApiResult<Arc<CompiledPolicy>> {
+        if let Some(hit) = self
+            .compiled
+            .read()
+            .expect("policy cache lock")
+            .get(&(tenant, version))
+        {
+            return Ok(hit.clone());
+        }
+        let row = tx.policy(tenant, version).await?;
+        let policy = Policy::from_json(&row.document)
+            .map_err(|e| ApiError::Internal(format!("stored policy v{version}: {e}")))?;
+        let compiled = Arc::new(
+            CompiledPolicy::compile(policy)
+                .map_err(|e| ApiError::Internal(format!("stored policy v{version}: {e}")))?,
+        );
+        self.compiled
+            .write()
+            .expect("policy cache lock")
+            .insert((tenant, version), compiled.clone());
+        Ok(compiled)
+    }
+}
+
+impl LivePolicies {
+    /// Evaluates the active policy, and every shadow beside it for the record.
+    pub fn evaluate(
+        &self,
+        kind: DecisionKind,
+        features: &serde_json::Value,
+    ) -> (Evaluation, Vec<ShadowResult>) {
+        let active = self.active.evaluate(kind, features);
+        let shadows = self
+            .shadows
+            .iter()
+            .map(|policy| ShadowResult::from(policy.evaluate(kind, features)))
+            .collect();
+        (active, shadows)
+    }
+}
+
+/// What a shadow policy would have decided; recorded, never acted on.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ShadowResult {
+    pub policy_version: String,
+    pub verdict: tollgate_core::decisions::Verdict,
+    pub score: u8,
+    pub reasons: Vec<tollgate_core::decisions::Reason>,
+}
+
+impl From<Evaluation> for ShadowResult {
+    fn from(e: Evaluation) -> Self {
+        Self {
+            policy_version: e.policy_version,
+            verdict: e.verdict,
+            score: e.score,
+            reasons: e.reasons,
+        }
+    }
+}
+
+pub fn reference_data() -> ApiResult<&'static ReferenceData> {
+    ReferenceData::embedded().map_err(|e| ApiError::Internal(format!("reference data: {e}")))
+}
+
+/// Other customers sharing each of `keys`, counted per kind.
+pub async fn links(
+    tx: &mut Tx,
+    tenant: TenantId,
+    keys: &[(&str, String)],
+    except: Option<CustomerId>,
+) -> ApiResult<LinkCounts> {
+    let mut counts = LinkCounts::default();
+    let mut ids = Vec::new();
+    for (kind, value) in keys {
+        let linked = tx.linked_customers(tenant, kind, value, except).await?;
+        let n = u32::try_from(linked.len()).unwrap_or(u32::MAX);
+        match *kind {
+            "card" => counts.card_customers = n,
+            "device" => counts.device_customers = n,
+            "ip" => counts.ip_customers = n,
+            "ip24" => counts.ip24_customers = n,
+            "phone" => counts.phone_customers = n,
+            "email" => counts.email_customers = n,
+            _ => {}
+        }
+        ids.extend(linked);
+    }
+    ids.sort();
+    ids.dedup();
+    counts.linked_customer_ids = ids;
+    Ok(counts)
+}
+
+/// The link keys a sign-up leaves behind.
+pub fn signup_link_keys(signup: &SignupFacts) -> Vec<(&'static str, String)> {
+    let keys = LinkKeys::for_signup(signup);
+    let mut out = vec![
+        ("email", keys.email),
+        ("phone", keys.phone),
+        ("ip", keys.ip.to_string()),
+        ("ip24", keys.network),
+    ];
+    if let Some(device) = keys.device {
+        out.push(("device", device));
+    }
+    out
+}
+
+/// Matches `(kind, value)` candidates against the tenant's block and allow lists; IP items may
+/// be CIDR ranges.
+pub async fn list_matches(
+    tx: &mut Tx,
+    tenant: TenantId,
+    candidates: &[(&str, String)],
+    now: DateTime<Utc>,
+) -> ApiResult<ListMatches> {
+    let mut matches = ListMatches::default();
+    let items = tx
+        .list_items(tenant, &ListItemFilter::default(), now)
+        .await?;
+    for item in items {
+        let hit = candidates.iter().any(|(kind, value)| {
+            *kind == item.kind
+                && (item.value.eq_ignore_ascii_case(value)
+                    || (item.kind == "ip" && cidr_contains(&item.value, value)))
+        });
+        if hit {
+            match item.action.as_str() {
+                "block" => matches.blocked = true,
+                _ => matches.allowed = true,
+            }
+            matches
+                .matches
+                .push(format!("{}:{}:{}", item.action, item.kind, item.value));
+        }
+    }
+    Ok(matches)
+}
+
+fn cidr_contains(cidr: &str, ip: &str) -> bool {
+    match (cidr.parse::<ipnet::IpNet>(), ip.parse::<IpAddr>()) {
+        (Ok(net), Ok(ip)) => net.contains(&ip),
+        _ => false,
+    }
+}
+
+/// List candidates of a sign-up: who is applying, from where.
+pub fn signup_candidates(
+    signup: &SignupFacts,
+    data: &ReferenceData,
+) -> Vec<(&'static str, String)> {
+    let mut out = vec![
+        ("email", signup.contact.email.trim().to_ascii_lowercase()),
+        ("domain", email::domain_of(&signup.contact.email)),
+        ("domain", email::company_domain(&signup.company.domain)),
+        ("phone", signup.contact.phone.clone()),
+        ("ip", signup.ip.to_string()),
+        ("country", signup.billing_address.country.to_string()),
+        ("country", signup.company.country.to_string()),
+    ];
+    if let Some(country) = geo::ip_country(signup.ip, &data.ip_countries) {
+        out.push(("country", country.to_string()));
+    }
+    if let Some(device) = &signup.device_id {
+        out.push(("device", device.clone()));
+    }
+    out
+}
+
+/// What the store knows about an existing customer, for payment-method and order decisions.
+pub async fn customer_state(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: &Customer,
+) -> ApiResult<CustomerState> {
+    let signup = match tx.signup_facts(tenant, customer.id).await? {
+        Some(text) => Some(
+            serde_json::from_str(&text)
+                .map_err(|e| ApiError::Internal(format!("stored sign-up: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(CustomerState {
+        trust_tier: customer.trust_tier,
+        created_at: customer.created_at,
+        terms: customer.terms.clone(),
+        has_cleared_payment: tx.has_cleared_payment(tenant, customer.id).await?,
+        outstanding_balance: None,
+        completed_steps: tx.completed_steps(tenant, customer.id).await?,
+        signup,
+    })
+}
+
+/// A decision ready to be recorded.
+pub struct Recorded {
+    pub decision: Decision,
+    pub facts: serde_json::Value,
+    pub features: serde_json::Value,
+    pub shadows: Vec<ShadowResult>,
+}
+
+impl Recorded {
+    pub fn new(
+        evaluation: Evaluation,
+        shadows: Vec<ShadowResult>,
+        customer: CustomerId,
+        current: DecisionTerms,
+        facts: serde_json::Value,
+        features: serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            decision: evaluation.into_decision(DecisionId::generate(), customer, current, at),
+            facts,
+            features,
+            shadows,
+        }
+    }
+
+    /// Stores the decision and puts it on the audit chain under the deciding policy.
+    pub async fn save(&self, tx: &mut Tx, tenant: TenantId, subject_id: &str) -> ApiResult<()> {
+        let d = &self.decision;
+        tx.insert_decision(
+            tenant,
+            &DecisionRow {
+                id: d.id,
+                customer_id: d.customer_id,
+                kind: d.kind.as_str().to_owned(),
+                subject_id: subject_id.to_owned(),
+                verdict: d.verdict.as_str().to_owned(),
+                score: i64::from(d.score),
+                policy_version: d.policy_version.clone(),
+                decision: to_json(d),
+                facts: self.facts.to_string(),
+                features: self.features.to_string(),
+                shadows: to_json(&self.shadows),
+                created_at: d.decided_at,
+            },
+        )
+        .await?;
+        tx.append_audit(
+            tenant,
+            d.decided_at,
+            AuditEntry {
+                actor: Actor::Rule {
+                    policy: d.policy_version.clone(),
+                },
+                action: "decision.created".into(),
+                object_id: d.id.to_string(),
+                data: serde_json::json!({
+                    "kind": d.kind,
+                    "subject_id": subject_id,
+                    "customer_id": d.customer_id,
+                    "verdict": d.verdict,
+                    "score": d.score,
+                    "reasons": d.reasons.iter().map(|r| &r.code).collect::<Vec<_>>(),
+                }),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("decisions serialize")
+}

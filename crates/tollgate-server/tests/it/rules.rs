@@ -1,0 +1,263 @@
+//! Policies as data: publishing, shadow mode, backtests and lists, through the API.
+
+use chrono::Duration;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tollgate_core::{Clock, rules::DEFAULT_POLICY_JSON, tenancy::Role};
+
+use crate::{
+    decisions::{card, honest_signup},
+    harness::TestApp,
+    on_both_engines,
+};
+
+fn default_policy() -> Value {
+    serde_json::from_str(DEFAULT_POLICY_JSON).unwrap()
+}
+
+/// The default policy plus one rule that declines every sign-up from `.de` company domains.
+fn strict_policy(label: &str) -> Value {
+    let mut policy = default_policy();
+    policy["version"] = json!(label);
+    policy["rules"].as_array_mut().unwrap().push(json!({
+        "id": "no_de_domains",
+        "description": "test rule",
+        "applies_to": ["signup"],
+        "when": "email.domain.endsWith('.de')",
+        "outcome": { "score": 100, "verdict_floor": "decline", "reason_code": "de_domain", "reason": "Domain {email.domain} is refused" }
+    }));
+    policy
+}
+
+async fn invalid_cel_is_refused_with_its_position(app: &TestApp) {
+    let mut policy = default_policy();
+    policy["version"] = json!("broken");
+    policy["rules"][3]["when"] = json!("email.disposable &&");
+    let (status, problem) = app
+        .post(
+            "/v1/rules",
+            app.a.key(Role::Analyst),
+            json!({"policy": policy}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        problem["errors"][0]["field"], "policy.rules[3].when",
+        "{problem}"
+    );
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("column"),
+        "{problem}"
+    );
+    let (status, _) = app
+        .post(
+            "/v1/rules",
+            app.a.key(Role::Viewer),
+            json!({"policy": default_policy()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, versions) = app.get("/v1/rules", app.a.key(Role::Viewer)).await;
+    assert!(
+        versions.as_array().unwrap().is_empty(),
+        "nothing was published"
+    );
+}
+
+async fn a_shadow_policy_is_recorded_but_never_decides(app: &TestApp) {
+    let (status, published) = app
+        .post(
+            "/v1/rules",
+            app.a.key(Role::Analyst),
+            json!({"policy": strict_policy("strict-1"), "status": "shadow"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{published}");
+    assert_eq!(published["status"], "shadow");
+    let (_, decision) = app
+        .post(
+            "/v1/signups",
+            app.a.key(Role::Ingest),
+            honest_signup(app, 1),
+        )
+        .await;
+    assert_eq!(
+        decision["verdict"], "approve",
+        "the shadow does not decide: {decision}"
+    );
+    let (_, detail) = app
+        .get(
+            &format!("/v1/decisions/{}", decision["id"].as_str().unwrap()),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(detail["shadows"][0]["policy_version"], "strict-1");
+    assert_eq!(detail["shadows"][0]["verdict"], "decline", "{detail}");
+
+    // Activated, the same rule decides.
+    let version = published["version"].as_i64().unwrap();
+    let (status, _) = app
+        .post(
+            &format!("/v1/rules/{version}/status"),
+            app.a.key(Role::Analyst),
+            json!({"status": "active"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, decision) = app
+        .post(
+            "/v1/signups",
+            app.a.key(Role::Ingest),
+            honest_signup(app, 2),
+        )
+        .await;
+    assert_eq!(decision["verdict"], "decline");
+    assert_eq!(decision["policy_version"], "strict-1");
+    // Versions are immutable: the label cannot be published twice.
+    let (status, _) = app
+        .post(
+            "/v1/rules",
+            app.a.key(Role::Analyst),
+            json!({"policy": strict_policy("strict-1")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+async fn backtest_counts_match_a_hand_count(app: &TestApp) {
+    // Six sign-ups: four from .de domains (the candidate declines them), two from .fr.
+    for n in 0..6u32 {
+        let mut body = honest_signup(app, 10 + n);
+        if n >= 4 {
+            body["contact"]["email"] = json!(format!("anne@societe{n}.fr"));
+            body["company"]["domain"] = json!(format!("societe{n}.fr"));
+        }
+        let (status, decision) = app.post("/v1/signups", app.a.key(Role::Ingest), body).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(decision["verdict"], "approve", "{decision}");
+        app.clock.advance(Duration::minutes(30));
+    }
+    let from = app.clock.now() - Duration::days(1);
+    let to = app.clock.now() + Duration::seconds(1);
+    let (status, report) = app
+        .post("/v1/rules/backtest", app.a.key(Role::Analyst), json!({"policy": strict_policy("candidate"), "from": from, "to": to, "max_examples": 2}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["replayed"], 6, "{report}");
+    assert_eq!(report["changed"], 4);
+    assert_eq!(
+        report["transitions"],
+        json!([{"from": "approve", "to": "decline", "count": 4}])
+    );
+    assert_eq!(report["examples"].as_array().unwrap().len(), 2);
+    // A window that holds nothing replays nothing.
+    let (_, empty) = app
+        .post(
+            "/v1/rules/backtest",
+            app.a.key(Role::Analyst),
+            json!({"policy": strict_policy("c2"), "from": to, "to": to + Duration::days(1)}),
+        )
+        .await;
+    assert_eq!(empty["replayed"], 0);
+}
+
+async fn list_items_block_and_expire(app: &TestApp) {
+    let analyst = app.a.key(Role::Analyst);
+    let (status, item) = app
+        .post("/v1/lists/items", analyst, json!({"kind": "ip", "action": "block", "value": "2.160.0.0/24", "note": "abuse desk", "expires_at": app.clock.now() + Duration::days(1)}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{item}");
+    let (status, problem) = app
+        .post(
+            "/v1/lists/items",
+            analyst,
+            json!({"kind": "bin", "action": "block", "value": "41"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["field"], "value");
+
+    let (_, decision) = app
+        .post(
+            "/v1/signups",
+            app.a.key(Role::Ingest),
+            honest_signup(app, 0),
+        )
+        .await;
+    assert_eq!(decision["verdict"], "decline", "{decision}");
+    assert!(
+        decision["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "block_list_match")
+    );
+
+    let (_, card_item) = app
+        .post(
+            "/v1/lists/items",
+            analyst,
+            json!({"kind": "card", "action": "block", "value": "fp_stolen"}),
+        )
+        .await;
+    let (_, ok) = app
+        .post(
+            "/v1/signups",
+            app.a.key(Role::Ingest),
+            honest_signup(app, 300),
+        )
+        .await;
+    let customer = ok["customer_id"].as_str().unwrap();
+    let (_, pm) = app
+        .post(
+            &format!("/v1/customers/{customer}/payment_methods"),
+            app.a.key(Role::Ingest),
+            card("fp_stolen", "411111"),
+        )
+        .await;
+    assert_eq!(pm["status"], "declined", "{pm}");
+
+    // Expired and removed items no longer match.
+    app.clock.advance(Duration::days(2));
+    let (status, _) = app
+        .post(
+            &format!(
+                "/v1/lists/items/{}/remove",
+                card_item["id"].as_str().unwrap()
+            ),
+            analyst,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, decision) = app
+        .post(
+            "/v1/signups",
+            app.a.key(Role::Ingest),
+            honest_signup(app, 1),
+        )
+        .await;
+    assert_eq!(decision["verdict"], "approve", "{decision}");
+    let (_, pm) = app
+        .post(
+            &format!("/v1/customers/{customer}/payment_methods"),
+            app.a.key(Role::Ingest),
+            card("fp_stolen", "411111"),
+        )
+        .await;
+    assert_ne!(pm["status"], "declined", "{pm}");
+    let (_, items) = app.get("/v1/lists/items", app.a.key(Role::Viewer)).await;
+    assert!(items.as_array().unwrap().is_empty());
+    let (_, theirs) = app.get("/v1/lists/items", app.b.key(Role::Viewer)).await;
+    assert!(theirs.as_array().unwrap().is_empty());
+}
+
+on_both_engines!(
+    invalid_cel_is_refused_with_its_position,
+    a_shadow_policy_is_recorded_but_never_decides,
+    backtest_counts_match_a_hand_count,
+    list_items_block_and_expire,
+);

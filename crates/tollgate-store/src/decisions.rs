@@ -1,0 +1,418 @@
+//! Decisions and the facts behind them: sign-ups, payment methods, orders, the keys that link
+//! customers, and the events velocity windows count.
+
+use chrono::{DateTime, Duration, Utc};
+use tollgate_core::{CustomerId, DecisionId, TenantId};
+
+use crate::{
+    Result, StoreError, Tx,
+    page::{Page, PageRequest},
+    row::{RowExt, micros},
+};
+
+/// A decision as stored. JSON columns stay text here; the server owns their shapes.
+#[derive(Debug, Clone)]
+pub struct DecisionRow {
+    pub id: DecisionId,
+    pub customer_id: CustomerId,
+    pub kind: String,
+    /// What was decided on: the customer, payment method or order id.
+    pub subject_id: String,
+    pub verdict: String,
+    pub score: i64,
+    pub policy_version: String,
+    pub decision: String,
+    pub facts: String,
+    pub features: String,
+    pub shadows: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DecisionFilter {
+    pub customer_id: Option<CustomerId>,
+    pub kind: Option<String>,
+    pub verdict: Option<String>,
+}
+
+/// A payment method or order: its facts, its status after screening and the deciding decision.
+#[derive(Debug, Clone)]
+pub struct ScreenedRow {
+    pub id: String,
+    pub customer_id: CustomerId,
+    pub facts: String,
+    pub status: String,
+    pub decision_id: DecisionId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Counts of one velocity key over the sliding windows the signals use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowCounts {
+    pub last_1h: u32,
+    pub last_24h: u32,
+    pub last_7d: u32,
+    /// Sum of the events' amounts over the last 24 hours, in minor units.
+    pub amount_24h: i64,
+}
+
+const DECISION_COLUMNS: &str = "id, customer_id, kind, subject_id, verdict, score, policy_version, \
+                                decision, facts, features, shadows, created_at";
+
+fn decision(row: &sqlx::any::AnyRow) -> Result<DecisionRow> {
+    Ok(DecisionRow {
+        id: row.parsed("id")?,
+        customer_id: row.parsed("customer_id")?,
+        kind: row.text("kind")?,
+        subject_id: row.text("subject_id")?,
+        verdict: row.text("verdict")?,
+        score: row.int("score")?,
+        policy_version: row.text("policy_version")?,
+        decision: row.text("decision")?,
+        facts: row.text("facts")?,
+        features: row.text("features")?,
+        shadows: row.text("shadows")?,
+        created_at: row.at("created_at")?,
+    })
+}
+
+fn count(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Tx {
+    pub async fn insert_signup(
+        &mut self,
+        tenant: TenantId,
+        customer: CustomerId,
+        facts: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO signups (tenant_id, customer_id, facts, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(tenant.to_string())
+            .bind(customer.to_string())
+            .bind(facts)
+            .bind(micros(at))
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The sign-up facts a customer was opened with, if it came in through `/v1/signups`.
+    pub async fn signup_facts(
+        &mut self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<String>> {
+        let row =
+            sqlx::query("SELECT facts FROM signups WHERE tenant_id = $1 AND customer_id = $2")
+                .bind(tenant.to_string())
+                .bind(customer.to_string())
+                .fetch_optional(self.conn())
+                .await?;
+        row.map(|r| r.text("facts")).transpose()
+    }
+
+    pub async fn insert_decision(&mut self, tenant: TenantId, d: &DecisionRow) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO decisions (tenant_id, {DECISION_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(d.id.to_string())
+            .bind(d.customer_id.to_string())
+            .bind(&d.kind)
+            .bind(&d.subject_id)
+            .bind(&d.verdict)
+            .bind(d.score)
+            .bind(&d.policy_version)
+            .bind(&d.decision)
+            .bind(&d.facts)
+            .bind(&d.features)
+            .bind(&d.shadows)
+            .bind(micros(d.created_at))
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn decision(&mut self, tenant: TenantId, id: DecisionId) -> Result<DecisionRow> {
+        let sql =
+            format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        decision(&row)
+    }
+
+    pub async fn list_decisions(
+        &mut self,
+        tenant: TenantId,
+        filter: &DecisionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DecisionRow>> {
+        let sql = format!(
+            "SELECT {DECISION_COLUMNS} FROM decisions WHERE tenant_id = $1 AND id > $2 \
+             AND ($3 = '' OR customer_id = $3) AND ($4 = '' OR kind = $4) AND ($5 = '' OR verdict = $5) \
+             ORDER BY id LIMIT $6"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(
+                filter
+                    .customer_id
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            )
+            .bind(filter.kind.clone().unwrap_or_default())
+            .bind(filter.verdict.clone().unwrap_or_default())
+            .bind(page.fetch_limit())
+            .fetch_all(self.conn())
+            .await?;
+        let decisions = rows.iter().map(decision).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(decisions, page, |d| d.id.to_string()))
+    }
+
+    /// Decisions made in `[from, to)`, oldest first, `limit` at a time after `after`; backtests
+    /// stream through them page by page.
+    pub async fn decisions_between(
+        &mut self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<DecisionId>,
+        limit: u32,
+    ) -> Result<Vec<DecisionRow>> {
+        let sql = format!(
+            "SELECT {DECISION_COLUMNS} FROM decisions WHERE tenant_id = $1 AND created_at >= $2 \
+             AND created_at < $3 AND id > $4 ORDER BY id LIMIT $5"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(micros(from))
+            .bind(micros(to))
+            .bind(after.map(|a| a.to_string()).unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter().map(decision).collect()
+    }
+
+    /// Stores a payment method with the status its screening gave it.
+    pub async fn insert_payment_method(
+        &mut self,
+        tenant: TenantId,
+        pm: &ScreenedRow,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO payment_methods (tenant_id, id, customer_id, facts, status, decision_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(tenant.to_string())
+        .bind(&pm.id)
+        .bind(pm.customer_id.to_string())
+        .bind(&pm.facts)
+        .bind(&pm.status)
+        .bind(pm.decision_id.to_string())
+        .bind(micros(pm.created_at))
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn payment_method(&mut self, tenant: TenantId, id: &str) -> Result<ScreenedRow> {
+        let row = sqlx::query(
+            "SELECT id, customer_id, facts, status, decision_id, created_at FROM payment_methods \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        screened(&row)
+    }
+
+    pub async fn insert_order(
+        &mut self,
+        tenant: TenantId,
+        order: &ScreenedRow,
+        payment_method_id: &str,
+        total_minor: i64,
+        currency: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO orders (tenant_id, id, customer_id, payment_method_id, facts, total_minor, currency, \
+             status, decision_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(tenant.to_string())
+        .bind(&order.id)
+        .bind(order.customer_id.to_string())
+        .bind(payment_method_id)
+        .bind(&order.facts)
+        .bind(total_minor)
+        .bind(currency)
+        .bind(&order.status)
+        .bind(order.decision_id.to_string())
+        .bind(micros(order.created_at))
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn order(&mut self, tenant: TenantId, id: &str) -> Result<ScreenedRow> {
+        let row = sqlx::query(
+            "SELECT id, customer_id, facts, status, decision_id, created_at FROM orders WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        screened(&row)
+    }
+
+    /// Remembers that `customer` used each `(kind, value)`.
+    pub async fn add_link_keys(
+        &mut self,
+        tenant: TenantId,
+        customer: CustomerId,
+        keys: &[(&str, String)],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        for (kind, value) in keys {
+            sqlx::query(
+                "INSERT INTO link_keys (tenant_id, kind, value, customer_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (tenant_id, kind, value, customer_id) DO NOTHING",
+            )
+            .bind(tenant.to_string())
+            .bind(*kind)
+            .bind(value)
+            .bind(customer.to_string())
+            .bind(micros(at))
+            .execute(self.conn())
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Other customers that used the same `(kind, value)`, oldest link first (at most 100).
+    pub async fn linked_customers(
+        &mut self,
+        tenant: TenantId,
+        kind: &str,
+        value: &str,
+        except: Option<CustomerId>,
+    ) -> Result<Vec<CustomerId>> {
+        let rows = sqlx::query(
+            "SELECT customer_id FROM link_keys WHERE tenant_id = $1 AND kind = $2 AND value = $3 \
+             AND customer_id <> $4 ORDER BY created_at, customer_id LIMIT 100",
+        )
+        .bind(tenant.to_string())
+        .bind(kind)
+        .bind(value)
+        .bind(except.map(|c| c.to_string()).unwrap_or_default())
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(|r| r.parsed("customer_id")).collect()
+    }
+
+    pub async fn has_cleared_payment(
+        &mut self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM payments WHERE tenant_id = $1 AND customer_id = $2 AND status = 'succeeded'",
+        )
+        .bind(tenant.to_string())
+        .bind(customer.to_string())
+        .fetch_one(self.conn())
+        .await?;
+        Ok(row.int("n")? > 0)
+    }
+
+    /// Verification steps the customer has passed (`sms_verification`, `bureau_check`, `phone_call`).
+    pub async fn completed_steps(
+        &mut self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT kind FROM verifications WHERE tenant_id = $1 AND customer_id = $2 AND status = 'passed' ORDER BY kind",
+        )
+        .bind(tenant.to_string())
+        .bind(customer.to_string())
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(|r| r.text("kind")).collect()
+    }
+
+    pub async fn record_velocity(
+        &mut self,
+        tenant: TenantId,
+        kind: &str,
+        key: &str,
+        at: DateTime<Utc>,
+        amount_minor: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO velocity_events (tenant_id, kind, key, at, amount_minor) VALUES ($1, $2, $3, $4, $5)")
+            .bind(tenant.to_string())
+            .bind(kind)
+            .bind(key)
+            .bind(micros(at))
+            .bind(amount_minor)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Events of `(kind, key)` in the hour, day and week before `now`, in one indexed scan.
+    pub async fn velocity(
+        &mut self,
+        tenant: TenantId,
+        kind: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<WindowCounts> {
+        let row = sqlx::query(
+            "SELECT \
+               CAST(COALESCE(SUM(CASE WHEN at > $4 THEN 1 ELSE 0 END), 0) AS BIGINT) AS h1, \
+               CAST(COALESCE(SUM(CASE WHEN at > $5 THEN 1 ELSE 0 END), 0) AS BIGINT) AS h24, \
+               COUNT(*) AS d7, \
+               CAST(COALESCE(SUM(CASE WHEN at > $5 THEN amount_minor ELSE 0 END), 0) AS BIGINT) AS amount24 \
+             FROM velocity_events WHERE tenant_id = $1 AND kind = $2 AND key = $3 AND at > $6 AND at <= $7",
+        )
+        .bind(tenant.to_string())
+        .bind(kind)
+        .bind(key)
+        .bind(micros(now - Duration::hours(1)))
+        .bind(micros(now - Duration::hours(24)))
+        .bind(micros(now - Duration::days(7)))
+        .bind(micros(now))
+        .fetch_one(self.conn())
+        .await?;
+        Ok(WindowCounts {
+            last_1h: count(row.int("h1")?),
+            last_24h: count(row.int("h24")?),
+            last_7d: count(row.int("d7")?),
+            amount_24h: row.int("amount24")?,
+        })
+    }
+}
+
+fn screened(row: &sqlx::any::AnyRow) -> Result<ScreenedRow> {
+    Ok(ScreenedRow {
+        id: row.text("id")?,
+        customer_id: row.parsed("customer_id")?,
+        facts: row.text("facts")?,
+        status: row.text("status")?,
+        decision_id: row.parsed("decision_id")?,
+        created_at: row.at("created_at")?,
+    })
+}

@@ -1,0 +1,245 @@
+//! Rule policies (immutable versions, one active, some in shadow) and block/allow lists.
+
+use chrono::{DateTime, Utc};
+use tollgate_core::TenantId;
+
+use crate::{
+    Result, StoreError, Tx,
+    row::{RowExt, micros},
+};
+
+#[derive(Debug, Clone)]
+pub struct PolicyRow {
+    pub version: i64,
+    /// The document's own version label.
+    pub label: String,
+    pub document: String,
+    /// `active`, `shadow` or `inactive`.
+    pub status: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn policy(row: &sqlx::any::AnyRow) -> Result<PolicyRow> {
+    Ok(PolicyRow {
+        version: row.int("version")?,
+        label: row.text("label")?,
+        document: row.text("document")?,
+        status: row.text("status")?,
+        created_by: row.text("created_by")?,
+        created_at: row.at("created_at")?,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListItem {
+    pub id: String,
+    pub kind: String,
+    pub action: String,
+    pub value: String,
+    pub note: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListItemFilter {
+    pub kind: Option<String>,
+    pub action: Option<String>,
+    pub value: Option<String>,
+}
+
+fn list_item(row: &sqlx::any::AnyRow) -> Result<ListItem> {
+    Ok(ListItem {
+        id: row.text("id")?,
+        kind: row.text("kind")?,
+        action: row.text("action")?,
+        value: row.text("value")?,
+        note: row.opt_text("note")?,
+        expires_at: row.opt_at("expires_at")?,
+        created_at: row.at("created_at")?,
+    })
+}
+
+impl Tx {
+    /// Adds a version numbered one past the newest. With `status = active`, the version that
+    /// was active becomes inactive in the same transaction.
+    pub async fn insert_policy(
+        &mut self,
+        tenant: TenantId,
+        label: &str,
+        document: &str,
+        status: &str,
+        created_by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<PolicyRow> {
+        // Taking the tenant's audit head lock orders concurrent publishers on PostgreSQL.
+        let lock = self.dialect.for_update();
+        let sql = format!("SELECT seq FROM audit_heads WHERE tenant_id = $1{lock}");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let next: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM policies WHERE tenant_id = $1",
+        )
+        .bind(tenant.to_string())
+        .fetch_one(self.conn())
+        .await?
+        .int("v")?;
+        if status == "active" {
+            self.demote_active(tenant).await?;
+        }
+        sqlx::query(
+            "INSERT INTO policies (tenant_id, version, label, document, status, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(tenant.to_string())
+        .bind(next)
+        .bind(label)
+        .bind(document)
+        .bind(status)
+        .bind(created_by)
+        .bind(micros(at))
+        .execute(self.conn())
+        .await?;
+        self.policy(tenant, next).await
+    }
+
+    async fn demote_active(&mut self, tenant: TenantId) -> Result<()> {
+        sqlx::query(
+            "UPDATE policies SET status = 'inactive' WHERE tenant_id = $1 AND status = 'active'",
+        )
+        .bind(tenant.to_string())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn policy(&mut self, tenant: TenantId, version: i64) -> Result<PolicyRow> {
+        let row = sqlx::query(
+            "SELECT version, label, document, status, created_by, created_at FROM policies \
+             WHERE tenant_id = $1 AND version = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(version)
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        policy(&row)
+    }
+
+    /// Every version, newest first, without documents' text beyond what the row holds.
+    pub async fn policies(&mut self, tenant: TenantId) -> Result<Vec<PolicyRow>> {
+        sqlx::query(
+            "SELECT version, label, document, status, created_by, created_at FROM policies \
+             WHERE tenant_id = $1 ORDER BY version DESC",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(policy)
+        .collect()
+    }
+
+    /// `(version, status)` of the active and shadow versions: cheap enough for every decision,
+    /// whose compiled policies are cached by version.
+    pub async fn live_policy_versions(&mut self, tenant: TenantId) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT version, status FROM policies WHERE tenant_id = $1 AND status IN ('active', 'shadow') ORDER BY version",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.int("version")?, r.text("status")?)))
+            .collect()
+    }
+
+    pub async fn set_policy_status(
+        &mut self,
+        tenant: TenantId,
+        version: i64,
+        status: &str,
+    ) -> Result<(PolicyRow, PolicyRow)> {
+        let before = self.policy(tenant, version).await?;
+        if status == "active" {
+            self.demote_active(tenant).await?;
+        }
+        sqlx::query("UPDATE policies SET status = $3 WHERE tenant_id = $1 AND version = $2")
+            .bind(tenant.to_string())
+            .bind(version)
+            .bind(status)
+            .execute(self.conn())
+            .await?;
+        Ok((before, self.policy(tenant, version).await?))
+    }
+
+    pub async fn insert_list_item(&mut self, tenant: TenantId, item: &ListItem) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO list_items (id, tenant_id, kind, action, value, note, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&item.id)
+        .bind(tenant.to_string())
+        .bind(&item.kind)
+        .bind(&item.action)
+        .bind(&item.value)
+        .bind(item.note.clone())
+        .bind(item.expires_at.map(micros))
+        .bind(micros(item.created_at))
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Items in force at `now` (not removed, not expired) matching the filter.
+    pub async fn list_items(
+        &mut self,
+        tenant: TenantId,
+        filter: &ListItemFilter,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ListItem>> {
+        sqlx::query(
+            "SELECT id, kind, action, value, note, expires_at, created_at FROM list_items \
+             WHERE tenant_id = $1 AND removed_at IS NULL AND (expires_at IS NULL OR expires_at > $2) \
+             AND ($3 = '' OR kind = $3) AND ($4 = '' OR action = $4) AND ($5 = '' OR value = $5) ORDER BY id LIMIT 10000",
+        )
+        .bind(tenant.to_string())
+        .bind(micros(now))
+        .bind(filter.kind.clone().unwrap_or_default())
+        .bind(filter.action.clone().unwrap_or_default())
+        .bind(filter.value.clone().unwrap_or_default())
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(list_item)
+        .collect()
+    }
+
+    pub async fn remove_list_item(
+        &mut self,
+        tenant: TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ListItem> {
+        let row = sqlx::query(
+            "SELECT id, kind, action, value, note, expires_at, created_at FROM list_items \
+             WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        sqlx::query("UPDATE list_items SET removed_at = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(id)
+            .bind(micros(at))
+            .execute(self.conn())
+            .await?;
+        list_item(&row)
+    }
+}
