@@ -34,6 +34,9 @@ pub enum ApiError {
     IdempotencyMismatch,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A provider Tollgate depends on is not configured or did not answer.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -56,6 +59,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,6 +76,7 @@ impl ApiError {
             ApiError::Conflict { .. } => "conflict",
             ApiError::IdempotencyMismatch => "idempotency-key-reused",
             ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::Unavailable(_) => "provider-unavailable",
             ApiError::Internal(_) => "internal",
         }
     }

@@ -49,7 +49,15 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
+/// Outbound providers; `None` where the deployment has not configured one.
+#[derive(Clone, Default)]
+pub struct Connectors {
+    pub sms: Option<Arc<dyn tollgate_connectors::sms::SmsSender>>,
+    pub bureau: Option<Arc<dyn tollgate_connectors::bureau::BusinessBureau>>,
+}
+
 struct Inner {
+    connectors: Connectors,
     store: Store,
     policies: decide::PolicyCache,
     clock: Arc<dyn Clock>,
@@ -58,7 +66,17 @@ struct Inner {
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
+        Self::with_connectors(store, clock, config, Connectors::default())
+    }
+
+    pub fn with_connectors(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        config: ServerConfig,
+        connectors: Connectors,
+    ) -> Self {
         Self(Arc::new(Inner {
+            connectors,
             store,
             policies: decide::PolicyCache::default(),
             clock,
@@ -75,6 +93,10 @@ impl AppState {
     pub fn now(&self) -> DateTime<Utc> {
         let now = self.0.clock.now();
         DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    }
+
+    pub fn connectors(&self) -> &Connectors {
+        &self.0.connectors
     }
 
     pub fn policies(&self) -> &decide::PolicyCache {

@@ -16,6 +16,7 @@ mod subscriptions;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod verifications;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -32,6 +33,7 @@ pub use idempotency::StoredResponse;
 pub use keys::NewKey;
 pub use policies::{ListItem, ListItemFilter, PolicyRow};
 pub use subscriptions::{NewSubscription, SubscriptionFilter};
+pub use verifications::VerificationRow;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -12,6 +12,7 @@ mod rules;
 mod signups;
 mod subscriptions;
 mod tenant;
+mod verifications;
 
 use axum::{
     Router,
@@ -82,6 +83,10 @@ pub fn routes(state: AppState, metrics: PrometheusHandle) -> Router {
         .routes(routes!(rules::backtest))
         .routes(routes!(lists::create, lists::list))
         .routes(routes!(lists::remove))
+        .routes(routes!(verifications::create))
+        .routes(routes!(verifications::confirm))
+        .routes(routes!(verifications::complete))
+        .routes(routes!(verifications::get))
         .routes(routes!(audit::list))
         .routes(routes!(tenant::get))
         .split_for_parts();

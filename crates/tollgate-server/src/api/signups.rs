@@ -71,34 +71,25 @@ fn check(facts: &SignupFacts) -> ApiResult<()> {
     c.finish()
 }
 
-fn customer_status(verdict: Verdict) -> CustomerStatus {
-    match verdict {
-        Verdict::Approve | Verdict::Allow => CustomerStatus::Active,
-        Verdict::Decline => CustomerStatus::Closed,
-        _ => CustomerStatus::Review,
-    }
-}
-
-/// Decide on a sign-up and open the customer under the terms the decision grants.
-#[utoipa::path(post, path = "/v1/signups", tag = "decisions", request_body = SignupFacts,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
-    responses((status = 201, body = DecisionOut), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> ApiResult<Response> {
-    refuse_card_numbers(&body, &["contact.phone"])?;
-    let facts: SignupFacts = from_value(body)?;
-    check(&facts)?;
+/// Runs the sign-up policy over `facts`: for a new applicant (`existing` is `None`), or again for
+/// a customer whose standing changed (a verification step passed), excluding its own links.
+pub(crate) async fn decide_signup(
+    state: &crate::AppState,
+    tx: &mut tollgate_store::Tx,
+    tenant: tollgate_core::TenantId,
+    facts: &SignupFacts,
+    customer_id: CustomerId,
+    existing: Option<(tollgate_core::signals::CustomerState, DecisionTerms)>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<Recorded> {
     let data = decide::reference_data()?;
-    let tenant = ctx.tenant();
-    let now = ctx.now();
-    let customer_id = CustomerId::generate();
-    let link_keys = decide::signup_link_keys(&facts);
+    let link_keys = decide::signup_link_keys(facts);
     let email_domain = email::domain_of(&facts.contact.email);
     let network = tollgate_core::signals::geo::network_key(facts.ip);
     let ip = facts.ip.to_string();
-
-    let mut tx = ctx.begin().await?;
+    let except = existing.as_ref().map(|_| customer_id);
     let mut context = Context::at(now);
-    context.links = decide::links(&mut tx, tenant, &link_keys, None).await?;
+    context.links = decide::links(tx, tenant, &link_keys, except).await?;
     let by_ip = tx.velocity(tenant, "signup_ip", &ip, now).await?;
     let by_domain = tx
         .velocity(tenant, "signup_email_domain", &email_domain, now)
@@ -123,33 +114,63 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
         .velocity(tenant, "signup_network", &network, now)
         .await?
         .last_1h;
-    context.lists = decide::list_matches(
-        &mut tx,
-        tenant,
-        &decide::signup_candidates(&facts, data),
-        now,
-    )
-    .await?;
-
+    context.lists =
+        decide::list_matches(tx, tenant, &decide::signup_candidates(facts, data), now).await?;
+    let current = match existing {
+        Some((customer, terms)) => {
+            context.customer = Some(customer);
+            terms
+        }
+        None => DecisionTerms::new(TrustTier::New, &Terms::default()),
+    };
     let features = serde_json::to_value(Features::for_signup(
-        &facts,
+        facts,
         &context,
         data,
         &SignalConfig::default(),
     ))
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let policies = ctx.state.policies().live(&mut tx, tenant).await?;
+    let policies = state.policies().live(tx, tenant).await?;
     let (evaluation, shadows) = policies.evaluate(DecisionKind::Signup, &features);
-    let facts_json = serde_json::to_value(&facts).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let recorded = Recorded::new(
+    let facts_json = serde_json::to_value(facts).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Recorded::new(
         evaluation,
         shadows,
         customer_id,
-        DecisionTerms::new(TrustTier::New, &Terms::default()),
-        facts_json.clone(),
+        current,
+        facts_json,
         features,
         now,
-    );
+    ))
+}
+
+pub(crate) fn customer_status(verdict: Verdict) -> CustomerStatus {
+    match verdict {
+        Verdict::Approve | Verdict::Allow => CustomerStatus::Active,
+        Verdict::Decline => CustomerStatus::Closed,
+        _ => CustomerStatus::Review,
+    }
+}
+
+/// Decide on a sign-up and open the customer under the terms the decision grants.
+#[utoipa::path(post, path = "/v1/signups", tag = "decisions", request_body = SignupFacts,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 201, body = DecisionOut), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> ApiResult<Response> {
+    refuse_card_numbers(&body, &["contact.phone"])?;
+    let facts: SignupFacts = from_value(body)?;
+    check(&facts)?;
+    let tenant = ctx.tenant();
+    let now = ctx.now();
+    let customer_id = CustomerId::generate();
+    let mut tx = ctx.begin().await?;
+    let recorded =
+        decide_signup(&ctx.state, &mut tx, tenant, &facts, customer_id, None, now).await?;
+    let facts_json = recorded.facts.clone();
+    let link_keys = decide::signup_link_keys(&facts);
+    let email_domain = email::domain_of(&facts.contact.email);
+    let network = tollgate_core::signals::geo::network_key(facts.ip);
+    let ip = facts.ip.to_string();
     let terms = recorded
         .decision
         .terms

@@ -460,7 +460,7 @@ fn common_flaws(valid: &Value) -> Vec<Flaw> {
         raw(
             "not UTF-8",
             json,
-            b"{\"a\": \"\xff\xfe\"}",
+            b"{\"\xff\xfe\": 1}",
             StatusCode::BAD_REQUEST,
         ),
         raw("empty body", json, b"", StatusCode::BAD_REQUEST),

@@ -52,6 +52,14 @@ pub enum Engine {
 impl TestApp {
     /// `None` when the engine is PostgreSQL and no test database is configured.
     pub async fn start(engine: Engine) -> Option<TestApp> {
+        Self::start_with(engine, tollgate_server::Connectors::default()).await
+    }
+
+    /// Like `start`, with outbound providers (pointed at local fakes by the test).
+    pub async fn start_with(
+        engine: Engine,
+        connectors: tollgate_server::Connectors,
+    ) -> Option<TestApp> {
         let db = match engine {
             Engine::Sqlite => testing::sqlite().await,
             Engine::Postgres => testing::postgres().await?,
@@ -65,7 +73,8 @@ impl TestApp {
             body_limit: BODY_LIMIT,
             ..ServerConfig::default()
         };
-        let state = AppState::new(store.clone(), Arc::new(clock.clone()), config);
+        let state =
+            AppState::with_connectors(store.clone(), Arc::new(clock.clone()), config, connectors);
         let app = Application::bind(state).await.unwrap();
         let base = format!("http://{}", app.local_addr().unwrap());
         tokio::spawn(app.run_until(std::future::pending()));

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tollgate_core::{
-    CustomerId, KeyId, SubscriptionId,
+    CustomerId, DecisionId, KeyId, ListItemId, SubscriptionId,
     tenancy::{Permission, Role},
 };
 
@@ -36,6 +36,10 @@ enum Kind {
     Customer,
     Subscription,
     Key,
+    Decision,
+    ListItem,
+    /// A policy version: a number per tenant, so B's own version 1 is not A's.
+    Policy,
 }
 
 struct Route {
@@ -49,8 +53,15 @@ struct Route {
 
 const STATUS_CHANGE: Option<&str> = Some(r#"{"reason": "probe"}"#);
 
+const CARD: Option<&str> = Some(
+    r#"{"bin": "411111", "last4": "4242", "fingerprint": "b-card-{n}", "exp_month": 12,
+        "exp_year": 2029, "country": "DE", "cvc_check": "pass", "avs_check": "pass",
+        "three_ds": "authenticated"}"#,
+);
+
 /// Every `/v1` route. Placeholders in paths, queries and bodies: `{customer}`, `{customer_ext}`,
-/// `{subscription}`, `{vendor_sub}`, `{key}`, `{tenant}` are A's; `{n}` is unique per request.
+/// `{subscription}`, `{vendor_sub}`, `{key}`, `{tenant}`, `{payment_method}`, `{list_value}`
+/// are A's; `{policy}` is a valid policy document labelled `b-{n}`; `{n}` is unique per request.
 const ROUTES: &[Route] = &[
     Route {
         method: Method::GET,
@@ -150,6 +161,102 @@ const ROUTES: &[Route] = &[
         probe: Probe::Object(Kind::Key, None),
     },
     Route {
+        method: Method::POST,
+        template: "/v1/signups",
+        permission: Permission::WriteFacts,
+        probe: Probe::Own(Some(
+            r#"{"external_id": "b-signup-{n}",
+                "company": {"name": "Fabrikam {n} SARL", "domain": "fabrikam{n}.fr", "country": "FR"},
+                "contact": {"name": "Jeanne Martin", "email": "jeanne@fabrikam{n}.fr", "phone": "+33142{n}1234"},
+                "billing_address": {"line1": "1 rue de Rivoli", "city": "Paris", "postal_code": "75001", "country": "FR"},
+                "ip": "2001:db8::{n}", "device_id": "b-device-{n}",
+                "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0",
+                "session": {"form_started_at": "2026-11-02T08:58:00Z", "submitted_at": "2026-11-02T09:00:00Z",
+                            "key_events": 240, "pointer_events": 60}}"#,
+        )),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/customers/{id}/payment_methods",
+        permission: Permission::WriteFacts,
+        probe: Probe::Object(Kind::Customer, CARD),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/orders",
+        permission: Permission::WriteFacts,
+        probe: Probe::Reference(
+            r#"{"customer_id": "{customer}", "payment_method_id": "{payment_method}",
+                "items": [{"sku": "M365-BP", "product_kind": "m365", "quantity": 1,
+                           "unit_price": {"amount": "12.50", "currency": "EUR"}}]}"#,
+            "customer_id",
+        ),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/decisions",
+        permission: Permission::Read,
+        probe: Probe::Filters(&["customer_id={customer}"]),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/decisions/{id}",
+        permission: Permission::Read,
+        probe: Probe::Object(Kind::Decision, None),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/rules",
+        permission: Permission::Read,
+        probe: Probe::Own(None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/rules",
+        permission: Permission::Operate,
+        probe: Probe::Own(Some(r#"{"policy": {policy}}"#)),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/rules/{version}",
+        permission: Permission::Read,
+        probe: Probe::Object(Kind::Policy, None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/rules/{version}/status",
+        permission: Permission::Operate,
+        probe: Probe::Object(Kind::Policy, Some(r#"{"status": "active"}"#)),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/rules/backtest",
+        permission: Permission::Operate,
+        probe: Probe::Own(Some(
+            r#"{"policy": {policy}, "from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"}"#,
+        )),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/lists/items",
+        permission: Permission::Read,
+        probe: Probe::Filters(&["value={list_value}", "kind=email&value={list_value}"]),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/lists/items",
+        permission: Permission::Operate,
+        probe: Probe::Own(Some(
+            r#"{"kind": "email", "action": "block", "value": "b-{n}@fabrikam.example"}"#,
+        )),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/lists/items/{id}/remove",
+        permission: Permission::Operate,
+        probe: Probe::Object(Kind::ListItem, None),
+    },
+    Route {
         method: Method::GET,
         template: "/v1/audit",
         permission: Permission::Read,
@@ -185,48 +292,96 @@ struct Victim {
     vendor_sub: String,
     key: String,
     tenant: String,
+    payment_method: String,
+    decision: String,
+    list_item: String,
+    list_value: String,
+    policy: String,
+    policy_label: String,
+}
+
+/// The shipped policy under another label: a document every policy route accepts.
+fn policy(label: &str) -> Value {
+    let mut policy: Value =
+        serde_json::from_str(include_str!("../../../tollgate-core/policies/default.json")).unwrap();
+    policy["version"] = json!(label);
+    policy
 }
 
 impl Victim {
     async fn create(app: &TestApp) -> Victim {
+        let admin = app.a.key(Role::Admin);
+        let created = |path: &'static str, body: Value| async move {
+            let (status, body) = app.post(path, admin, body).await;
+            assert_eq!(status, StatusCode::CREATED, "{path}: {body}");
+            body
+        };
         let customer = app.customer(&app.a, "a-secret-customer").await;
         let subscription = app
             .subscription(&app.a, &customer, "a-secret-vendor-sub")
             .await;
-        let (status, key) = app
+        let key = created(
+            "/v1/keys",
+            json!({"role": "viewer", "label": "a-dashboards"}),
+        )
+        .await;
+        let (status, card) = app
             .post(
-                "/v1/keys",
-                app.a.key(Role::Admin),
-                json!({"role": "viewer", "label": "a-dashboards"}),
+                &format!("/v1/customers/{customer}/payment_methods"),
+                admin,
+                json!({"bin": "411111", "last4": "4242", "fingerprint": "a-secret-card",
+                       "exp_month": 12, "exp_year": 2029, "country": "DE"}),
             )
             .await;
-        assert_eq!(status, StatusCode::CREATED, "{key}");
+        assert_eq!(status, StatusCode::CREATED, "{card}");
+        let list_value = "fraud@a-secret.example";
+        let item = created(
+            "/v1/lists/items",
+            json!({"kind": "email", "action": "block", "value": list_value}),
+        )
+        .await;
+        let published = created("/v1/rules", json!({"policy": policy("a-secret-policy")})).await;
+        let text = |v: &Value| v.as_str().unwrap().to_owned();
         Victim {
             customer,
             customer_ext: "a-secret-customer".into(),
             subscription,
             vendor_sub: "a-secret-vendor-sub".into(),
-            key: key["id"].as_str().unwrap().to_owned(),
+            key: text(&key["id"]),
             tenant: app.a.id.to_string(),
+            payment_method: text(&card["id"]),
+            decision: text(&card["decision"]["id"]),
+            list_item: text(&item["id"]),
+            list_value: list_value.into(),
+            policy: published["version"].to_string(),
+            policy_label: text(&published["label"]),
         }
     }
 
     fn fill(&self, text: &str, n: usize) -> String {
-        text.replace("{customer_ext}", &self.customer_ext)
+        text.replace("{policy}", &policy("b-{n}").to_string())
+            .replace("{customer_ext}", &self.customer_ext)
             .replace("{customer}", &self.customer)
             .replace("{subscription}", &self.subscription)
             .replace("{vendor_sub}", &self.vendor_sub)
             .replace("{key}", &self.key)
             .replace("{tenant}", &self.tenant)
+            .replace("{payment_method}", &self.payment_method)
+            .replace("{list_value}", &self.list_value)
             .replace("{n}", &n.to_string())
     }
 
-    fn id(&self, kind: Kind) -> &str {
-        match kind {
+    /// `template` naming A's object of this kind.
+    fn path(&self, template: &str, kind: Kind) -> String {
+        let id = match kind {
             Kind::Customer => &self.customer,
             Kind::Subscription => &self.subscription,
             Kind::Key => &self.key,
-        }
+            Kind::Decision => &self.decision,
+            Kind::ListItem => &self.list_item,
+            Kind::Policy => &self.policy,
+        };
+        at(template, id)
     }
 
     /// Everything A can see of its objects, to compare before and after B's attempts.
@@ -236,6 +391,10 @@ impl Victim {
         for path in [
             format!("/v1/customers/{}", self.customer),
             format!("/v1/subscriptions/{}", self.subscription),
+            format!("/v1/decisions/{}", self.decision),
+            format!("/v1/rules/{}", self.policy),
+            "/v1/rules".to_owned(),
+            "/v1/lists/items".to_owned(),
             "/v1/keys?limit=500".to_owned(),
             "/v1/audit?limit=1000".to_owned(),
         ] {
@@ -247,7 +406,7 @@ impl Victim {
     }
 
     /// A's identifiers that must never appear in an answer to B.
-    fn secrets(&self) -> [&str; 6] {
+    fn secrets(&self) -> [&str; 11] {
         [
             &self.customer,
             &self.customer_ext,
@@ -255,8 +414,18 @@ impl Victim {
             &self.vendor_sub,
             &self.key,
             &self.tenant,
+            &self.payment_method,
+            &self.decision,
+            &self.list_item,
+            &self.list_value,
+            &self.policy_label,
         ]
     }
+}
+
+/// The path with its one parameter filled in.
+fn at(template: &str, id: &str) -> String {
+    template.replace("{id}", id).replace("{version}", id)
 }
 
 /// An id of the same kind that names nothing.
@@ -265,6 +434,9 @@ fn missing(kind: Kind) -> String {
         Kind::Customer => CustomerId::generate().to_string(),
         Kind::Subscription => SubscriptionId::generate().to_string(),
         Kind::Key => KeyId::generate().to_string(),
+        Kind::Decision => DecisionId::generate().to_string(),
+        Kind::ListItem => ListItemId::generate().to_string(),
+        Kind::Policy => "999999".to_owned(),
     }
 }
 
@@ -291,7 +463,12 @@ async fn other_tenants_objects_are_not_found_on_every_route(app: &TestApp) {
     app.subscription(&app.b, &own, "b-own-sub").await;
     let before = a.snapshot(app).await;
     let mut n = 0;
-    for route in ROUTES {
+    // B's own writes come last, so that none of B's objects (its policy version 1, say)
+    // answers for A's.
+    let (own, others): (Vec<&Route>, Vec<&Route>) = ROUTES
+        .iter()
+        .partition(|route| matches!(route.probe, Probe::Own(_)));
+    for route in others.into_iter().chain(own) {
         for role in Role::ALL {
             let key = app.b.key(role);
             let may = role.allows(route.permission);
@@ -300,8 +477,8 @@ async fn other_tenants_objects_are_not_found_on_every_route(app: &TestApp) {
             match &route.probe {
                 Probe::Object(kind, body) => {
                     let body = body.map(|b| a.fill(b, n));
-                    let theirs = route.template.replace("{id}", a.id(*kind));
-                    let nothing = route.template.replace("{id}", &missing(*kind));
+                    let theirs = a.path(route.template, *kind);
+                    let nothing = at(route.template, &missing(*kind));
                     let (status, problem) =
                         call(app, &route.method, &theirs, key, body.clone()).await;
                     let (status_missing, problem_missing) =
@@ -324,7 +501,9 @@ async fn other_tenants_objects_are_not_found_on_every_route(app: &TestApp) {
                         let (status, page) = call(app, &route.method, &path, key, None).await;
                         if may {
                             assert_eq!(status, StatusCode::OK, "{what} ?{query}: {page}");
-                            assert_eq!(page["data"], json!([]), "{what} ?{query}");
+                            // Some lists are pages (`data`), some bare arrays.
+                            let items = page.get("data").unwrap_or(&page);
+                            assert_eq!(items, &json!([]), "{what} ?{query}");
                         } else {
                             assert_eq!(status, StatusCode::FORBIDDEN, "{what} ?{query}");
                         }

@@ -9,3 +9,4 @@ mod foundation;
 mod isolation;
 mod operations;
 mod rules;
+mod verifications;
