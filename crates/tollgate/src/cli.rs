@@ -59,6 +59,31 @@ pub struct ServeArgs {
     /// Log as JSON lines (the default when stdout is not a terminal).
     #[arg(long)]
     pub json_logs: bool,
+    #[command(flatten)]
+    pub providers: ProviderArgs,
+}
+
+/// Outbound providers for verification steps; a step whose provider is absent answers 503.
+#[derive(Debug, Args)]
+pub struct ProviderArgs {
+    /// Twilio account SID (`AC…`) for SMS one-time codes.
+    #[arg(long, env = "TOLLGATE_TWILIO_ACCOUNT_SID", requires_all = ["twilio_auth_token", "twilio_from"])]
+    pub twilio_account_sid: Option<String>,
+    /// Twilio auth token.
+    #[arg(long, env = "TOLLGATE_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// Sender number (E.164) or alphanumeric sender id.
+    #[arg(long, env = "TOLLGATE_TWILIO_FROM")]
+    pub twilio_from: Option<String>,
+    /// Override of Twilio's API base URL (for a proxy or a sandbox).
+    #[arg(long, env = "TOLLGATE_TWILIO_BASE_URL")]
+    pub twilio_base_url: Option<String>,
+    /// Base URL of the credit bureau (see docs/connectors/bureau.md).
+    #[arg(long, env = "TOLLGATE_BUREAU_URL", requires = "bureau_token")]
+    pub bureau_url: Option<String>,
+    /// Bearer token for the credit bureau.
+    #[arg(long, env = "TOLLGATE_BUREAU_TOKEN", hide_env_values = true)]
+    pub bureau_token: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ use tollgate_core::{
     clock::SystemClock,
     tenancy::{Role, Tenant},
 };
-use tollgate_server::{AppState, Application, ServerConfig, issue_key};
+use tollgate_server::{AppState, Application, Connectors, ServerConfig, issue_key};
 use tollgate_store::{Store, StoreError, page::PageRequest};
 
 use crate::cli::{
@@ -290,7 +290,12 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
         body_limit: args.body_limit,
         ..ServerConfig::default()
     };
-    let state = AppState::new(store, Arc::new(SystemClock), config);
+    let state = AppState::with_connectors(
+        store,
+        Arc::new(SystemClock),
+        config,
+        connectors(&args.providers)?,
+    );
     let app = Application::bind(state)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -300,6 +305,41 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn connectors(args: &crate::cli::ProviderArgs) -> anyhow::Result<Connectors> {
+    use tollgate_connectors::{
+        Retrier, RetryPolicy, Secret,
+        bureau::{HttpBureau, HttpBureauConfig},
+        sms::{TwilioAuth, TwilioConfig, TwilioSender, TwilioSms},
+    };
+    let mut connectors = Connectors::default();
+    if let (Some(sid), Some(token), Some(from)) = (
+        &args.twilio_account_sid,
+        &args.twilio_auth_token,
+        &args.twilio_from,
+    ) {
+        let mut config = TwilioConfig::new(
+            sid.clone(),
+            TwilioAuth::AuthToken(Secret::new(token.clone())),
+            TwilioSender::From(from.clone()),
+        );
+        if let Some(base) = &args.twilio_base_url {
+            config.base_url.clone_from(base);
+        }
+        connectors.sms = Some(Arc::new(
+            TwilioSms::new(config, Retrier::new(RetryPolicy::default()))
+                .context("Twilio settings")?,
+        ));
+    }
+    if let (Some(url), Some(token)) = (&args.bureau_url, &args.bureau_token) {
+        let config = HttpBureauConfig::new(url.clone(), Secret::new(token.clone()));
+        connectors.bureau = Some(Arc::new(
+            HttpBureau::new(config, Retrier::new(RetryPolicy::default()))
+                .context("bureau settings")?,
+        ));
+    }
+    Ok(connectors)
 }
 
 fn init_logs(json: bool) {
