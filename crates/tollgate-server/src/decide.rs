@@ -138,10 +138,6 @@ impl From<Evaluation> for ShadowResult {
     }
 }
 
-pub fn reference_data() -> ApiResult<&'static ReferenceData> {
-    ReferenceData::embedded().map_err(|e| ApiError::Internal(format!("reference data: {e}")))
-}
-
 /// Other customers sharing each of `keys`, counted per kind.
 pub async fn links(
     tx: &mut Tx,

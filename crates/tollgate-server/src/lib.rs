@@ -33,6 +33,8 @@ pub struct ServerConfig {
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// Lookup tables for the signals; `None` uses the shipped ones.
+    pub reference_data: Option<&'static tollgate_core::refdata::ReferenceData>,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +43,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            reference_data: None,
         }
     }
 }
@@ -93,6 +96,17 @@ impl AppState {
     pub fn now(&self) -> DateTime<Utc> {
         let now = self.0.clock.now();
         DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    }
+
+    /// The configured lookup tables, else the shipped ones (parsed once per process).
+    pub fn reference_data(
+        &self,
+    ) -> Result<&'static tollgate_core::refdata::ReferenceData, error::ApiError> {
+        match self.0.config.reference_data {
+            Some(data) => Ok(data),
+            None => tollgate_core::refdata::ReferenceData::embedded()
+                .map_err(|e| error::ApiError::Internal(format!("reference data: {e}"))),
+        }
     }
 
     pub fn connectors(&self) -> &Connectors {

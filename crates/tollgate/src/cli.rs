@@ -61,6 +61,28 @@ pub struct ServeArgs {
     pub json_logs: bool,
     #[command(flatten)]
     pub providers: ProviderArgs,
+    #[command(flatten)]
+    pub reference: ReferenceArgs,
+}
+
+/// Your own lookup tables in place of the shipped ones (formats as in `data/*/SOURCE.md`).
+#[derive(Debug, Args)]
+pub struct ReferenceArgs {
+    /// BIN table: CSV `bin,brand,funding,category,country`, optionally gzip-compressed.
+    #[arg(long, env = "TOLLGATE_BIN_TABLE")]
+    pub bin_table: Option<PathBuf>,
+    /// Disposable e-mail domains, one per line.
+    #[arg(long, env = "TOLLGATE_DISPOSABLE_DOMAINS")]
+    pub disposable_domains: Option<PathBuf>,
+    /// Free-mail domains: a JSON array, or one per line.
+    #[arg(long, env = "TOLLGATE_FREE_MAIL_DOMAINS")]
+    pub free_mail_domains: Option<PathBuf>,
+    /// IPv4 ranges: CSV `first,last,country` with addresses as integers.
+    #[arg(long, env = "TOLLGATE_IP_COUNTRY")]
+    pub ip_country: Option<PathBuf>,
+    /// High-risk countries: CSV with an ISO alpha-2 `country` column.
+    #[arg(long, env = "TOLLGATE_HIGH_RISK_COUNTRIES")]
+    pub high_risk_countries: Option<PathBuf>,
 }
 
 /// Outbound providers for verification steps; a step whose provider is absent answers 503.
@@ -189,10 +211,19 @@ pub fn usage_error(err: clap::Error) -> ExitCode {
         };
     }
     let rendered = err.render().to_string();
+    // The first paragraph, joined: clap lists missing arguments on the lines after the first.
     let line = rendered
         .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("error: bad arguments");
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let line = if line.is_empty() {
+        "error: bad arguments"
+    } else {
+        &line
+    };
     eprintln!("{line} (see --help)");
     ExitCode::from(2)
 }

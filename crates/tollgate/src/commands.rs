@@ -9,6 +9,7 @@ use tollgate_core::{
     KeyId, TenantId,
     audit::{Actor, AuditEntry},
     clock::SystemClock,
+    refdata::ReferenceData,
     tenancy::{Role, Tenant},
 };
 use tollgate_server::{AppState, Application, Connectors, ServerConfig, issue_key};
@@ -285,9 +286,11 @@ async fn verify(store: &Store, only: Option<String>, json: bool) -> anyhow::Resu
 
 async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
     init_logs(args.json_logs);
+    let reference_data = reference_data(&args.reference)?;
     let config = ServerConfig {
         listen: args.listen,
         body_limit: args.body_limit,
+        reference_data: Some(reference_data),
         ..ServerConfig::default()
     };
     let state = AppState::with_connectors(
@@ -305,6 +308,55 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The shipped tables with any the operator replaced; parsed once, before serving, and kept
+/// for the life of the process.
+fn reference_data(args: &crate::cli::ReferenceArgs) -> anyhow::Result<&'static ReferenceData> {
+    use std::{fs::File, path::Path};
+
+    use tollgate_core::refdata::{BinTable, CountrySet, DomainSet, IpCountryTable};
+    fn open(path: &Path) -> anyhow::Result<File> {
+        File::open(path).with_context(|| format!("opening {}", path.display()))
+    }
+    let custom = [
+        &args.bin_table,
+        &args.disposable_domains,
+        &args.free_mail_domains,
+        &args.ip_country,
+        &args.high_risk_countries,
+    ];
+    if custom.iter().all(|p| p.is_none()) {
+        return ReferenceData::embedded().context("the shipped reference data");
+    }
+    let mut data = ReferenceData::load_embedded().context("the shipped reference data")?;
+    if let Some(path) = &args.bin_table {
+        data.bins = BinTable::from_reader(open(path)?)
+            .with_context(|| format!("BIN table {}", path.display()))?;
+    }
+    if let Some(path) = &args.disposable_domains {
+        data.disposable_domains = DomainSet::from_lines(open(path)?)
+            .with_context(|| format!("disposable domains {}", path.display()))?;
+    }
+    if let Some(path) = &args.free_mail_domains {
+        let is_json = path.extension().is_some_and(|e| e == "json");
+        let parsed = if is_json {
+            DomainSet::from_json_array(open(path)?)
+        } else {
+            DomainSet::from_lines(open(path)?)
+        };
+        data.free_mail_domains =
+            parsed.with_context(|| format!("free-mail domains {}", path.display()))?;
+    }
+    if let Some(path) = &args.ip_country {
+        data.ip_countries = IpCountryTable::from_reader(open(path)?)
+            .with_context(|| format!("IP country table {}", path.display()))?;
+    }
+    if let Some(path) = &args.high_risk_countries {
+        data.high_risk_countries = CountrySet::from_reader(open(path)?)
+            .with_context(|| format!("high-risk countries {}", path.display()))?;
+    }
+    Ok(Box::leak(Box::new(data)))
 }
 
 fn connectors(args: &crate::cli::ProviderArgs) -> anyhow::Result<Connectors> {
@@ -370,5 +422,68 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::cli::ReferenceArgs;
+
+    #[test]
+    fn an_operators_tables_replace_the_shipped_ones() {
+        let mut bins = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            bins,
+            "bin,brand,funding,category,country\n411111,VISA,debit,PREPAID,DE"
+        )
+        .unwrap();
+        let mut disposable = tempfile::NamedTempFile::new().unwrap();
+        writeln!(disposable, "burner.example").unwrap();
+        let args = ReferenceArgs {
+            bin_table: Some(bins.path().to_owned()),
+            disposable_domains: Some(disposable.path().to_owned()),
+            free_mail_domains: None,
+            ip_country: None,
+            high_risk_countries: None,
+        };
+        let data = reference_data(&args).unwrap();
+        assert_eq!(data.bins.len(), 1);
+        assert!(
+            data.bins
+                .lookup(&"411111".parse().unwrap())
+                .unwrap()
+                .is_prepaid()
+        );
+        assert!(
+            data.disposable_domains
+                .contains_domain_or_parent("burner.example")
+        );
+        assert_eq!(data.disposable_domains.len(), 1);
+        assert!(
+            data.free_mail_domains.len() > 1000,
+            "tables not replaced stay the shipped ones"
+        );
+    }
+
+    #[test]
+    fn a_bad_table_names_its_file_and_line() {
+        let mut bins = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            bins,
+            "bin,brand,funding,category,country\n41,VISA,debit,,DE"
+        )
+        .unwrap();
+        let args = ReferenceArgs {
+            bin_table: Some(bins.path().to_owned()),
+            disposable_domains: None,
+            free_mail_domains: None,
+            ip_country: None,
+            high_risk_countries: None,
+        };
+        let err = format!("{:#}", reference_data(&args).unwrap_err());
+        assert!(err.contains("BIN table") && err.contains("line 2"), "{err}");
     }
 }

@@ -83,7 +83,7 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
     let order: OrderFacts = from_value(body)?;
     let total = check(&order)?;
     let total_minor = total.to_minor().map_err(|e| ApiError::field("items", e))?;
-    let data = decide::reference_data()?;
+    let data = ctx.state.reference_data()?;
     let tenant = ctx.tenant();
     let now = ctx.now();
     let mut tx = ctx.begin().await?;

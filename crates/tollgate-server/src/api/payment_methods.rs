@@ -65,7 +65,7 @@ pub async fn create(
     refuse_card_numbers(&body, &[])?;
     let card: CardFacts = from_value(body)?;
     check(&card)?;
-    let data = decide::reference_data()?;
+    let data = ctx.state.reference_data()?;
     let tenant = ctx.tenant();
     let now = ctx.now();
     let mut tx = ctx.begin().await?;

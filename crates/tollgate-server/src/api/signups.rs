@@ -82,7 +82,7 @@ pub(crate) async fn decide_signup(
     existing: Option<(tollgate_core::signals::CustomerState, DecisionTerms)>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> ApiResult<Recorded> {
-    let data = decide::reference_data()?;
+    let data = state.reference_data()?;
     let link_keys = decide::signup_link_keys(facts);
     let email_domain = email::domain_of(&facts.contact.email);
     let network = tollgate_core::signals::geo::network_key(facts.ip);
