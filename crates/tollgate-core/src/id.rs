@@ -133,6 +133,12 @@ prefixed_id!(
 prefixed_id!(
     /// A verification step: an SMS code, a bureau check or a phone call.
     VerificationId, "ver");
+prefixed_id!(
+    /// A spend budget for a customer or a subscription.
+    BudgetId, "bud");
+prefixed_id!(
+    /// A spend-watch alert: a budget threshold crossed or a usage anomaly.
+    AlertId, "alr");
 
 #[cfg(test)]
 mod tests {

@@ -37,7 +37,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(classify)?;
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        match err.inner().classify() {
+            // serde_json calls a number where an enum's string belongs a syntax error; when the
+            // body is well-formed JSON after all, the value's own error names the field.
+            serde_json::error::Category::Syntax => serde_json::from_slice(bytes)
+                .ok()
+                .and_then(|value| from_value::<T>(value).err())
+                .unwrap_or_else(|| classify(err)),
+            _ => classify(err),
+        }
+    })?;
     de.end()
         .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     Ok(value)

@@ -4,6 +4,7 @@
 //! Each pillar is a module of methods on [`Tx`], so one transaction can span pillars.
 
 mod audit;
+mod collections;
 mod customers;
 mod decisions;
 mod error;
@@ -16,6 +17,7 @@ mod subscriptions;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod usage;
 mod verifications;
 
 use std::{path::Path, str::FromStr, time::Duration};
@@ -26,6 +28,7 @@ use sqlx::{
 };
 
 pub use audit::AuditFilter;
+pub use collections::{InvoiceFilter, InvoiceRow, InvoiceStatus};
 pub use customers::{CustomerFilter, CustomerPatch, NewCustomer};
 pub use decisions::{DecisionFilter, DecisionRow, ScreenedRow, WindowCounts};
 pub use error::StoreError;
@@ -33,6 +36,7 @@ pub use idempotency::StoredResponse;
 pub use keys::NewKey;
 pub use policies::{ListItem, ListItemFilter, PolicyRow};
 pub use subscriptions::{NewSubscription, SubscriptionFilter};
+pub use usage::{AlertFilter, AlertRow, BudgetRow, HourlySpend, UsageBuckets, UsageRow};
 pub use verifications::VerificationRow;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -34,7 +34,7 @@ pub struct StoreArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create the database, a first tenant and an admin key (printed once).
     Init(InitArgs),
     /// Manage tenants (resellers).

@@ -23,7 +23,7 @@ use crate::cli::{
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let store = open(&cli.store).await?;
     match cli.command {
-        Command::Serve(args) => serve(store, args).await?,
+        Command::Serve(args) => serve(store, *args).await?,
         Command::Init(args) => init(&store, args).await?,
         Command::Tenant(TenantCommand::Create {
             slug,

@@ -156,7 +156,7 @@ async fn bad_arguments_exit_2_with_one_line() {
         ),
         (&["key", "create", "--role", "admin"], "--tenant"),
         (&["serve", "--listen", "nowhere"], "nowhere"),
-        (&["serve", "--body-limit", "-1"], "--body-limit"),
+        (&["serve", "--body-limit", "lots"], "lots"),
         (
             &["--database-url", "postgres://x", "init"],
             "--database-url",

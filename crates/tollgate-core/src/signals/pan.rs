@@ -19,7 +19,7 @@ fn scan(value: &Value, path: String, exempt: &[&str]) -> Option<String> {
         return None;
     }
     match value {
-        Value::String(text) => has_pan_like_run(text).then_some(path),
+        Value::String(text) => (has_pan_like_run(text) && !is_tollgate_id(text)).then_some(path),
         Value::Number(number) => has_pan_like_run(&number.to_string()).then_some(path),
         Value::Array(items) => items
             .iter()
@@ -38,6 +38,19 @@ fn scan(value: &Value, path: String, exempt: &[&str]) -> Option<String> {
         }),
         Value::Null | Value::Bool(_) => None,
     }
+}
+
+/// Tollgate's own ids (`cus_` + 32 hex digits) often hold long runs of decimal digits by chance;
+/// they are identifiers the caller got from us, not card numbers.
+fn is_tollgate_id(text: &str) -> bool {
+    text.split_once('_').is_some_and(|(prefix, hex)| {
+        (2..=4).contains(&prefix.len())
+            && prefix.bytes().all(|b| b.is_ascii_lowercase())
+            && hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// Whether `text` holds 12+ digits in a row, allowing single spaces or dashes between them.
@@ -66,6 +79,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn tollgate_ids_are_not_card_numbers() {
+        let body = json!({ "customer_id": "cus_01a2141234567890123c1149d76675b9", "note": "pm_4111111111111111" });
+        assert_eq!(find_pan_like(&body, &[]), Some("note".to_owned()));
+        assert!(is_tollgate_id("pm_01a2141234567890123c1149d76675b9"));
+        assert!(!is_tollgate_id("x_01a2141234567890123c1149d76675b9"));
+    }
 
     #[test]
     fn runs_of_digits_with_single_separators_count() {

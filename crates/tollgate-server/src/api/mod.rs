@@ -1,6 +1,9 @@
 //! The routes, one module per resource, assembled into one router and one OpenAPI document.
 
+mod alerts;
 mod audit;
+mod budgets;
+mod collections;
 mod customers;
 pub mod decisions;
 mod health;
@@ -12,6 +15,7 @@ mod rules;
 mod signups;
 mod subscriptions;
 mod tenant;
+mod usage;
 mod verifications;
 
 use axum::{
@@ -89,6 +93,25 @@ pub fn routes(state: AppState, metrics: PrometheusHandle) -> Router {
         .routes(routes!(verifications::get))
         .routes(routes!(audit::list))
         .routes(routes!(tenant::get))
+        .routes(routes!(usage::ingest))
+        .routes(routes!(budgets::create, budgets::list))
+        .routes(routes!(budgets::get))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::get))
+        .routes(routes!(alerts::acknowledge))
+        .routes(routes!(alerts::resolve))
+        .routes(routes!(
+            collections::create_invoice,
+            collections::list_invoices
+        ))
+        .routes(routes!(collections::get_invoice))
+        .routes(routes!(collections::void_invoice))
+        .routes(routes!(collections::create_credit_note))
+        .routes(routes!(collections::create_payment))
+        .routes(routes!(collections::get_payment))
+        .routes(routes!(collections::create_chargeback))
+        .routes(routes!(collections::account))
+        .routes(routes!(collections::receivables_aging))
         .split_for_parts();
     let (public, public_doc) = OpenApiRouter::new()
         .routes(routes!(health::healthz))

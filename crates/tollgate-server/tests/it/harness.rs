@@ -230,3 +230,33 @@ macro_rules! on_both_engines {
         }
     )+};
 }
+
+/// The shipped policy under another label: a document every policy route accepts.
+pub fn policy(label: &str) -> Value {
+    let mut policy: Value =
+        serde_json::from_str(include_str!("../../../tollgate-core/policies/default.json")).unwrap();
+    policy["version"] = Value::String(label.to_owned());
+    policy
+}
+
+/// Every operation `/openapi.json` documents, as `METHOD /path`.
+pub async fn documented_routes(app: &TestApp) -> std::collections::BTreeSet<String> {
+    let (status, doc) = send(app.request(Method::GET, "/openapi.json", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let methods = [
+        "get", "put", "post", "delete", "patch", "head", "options", "trace",
+    ];
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, operations)| {
+            operations
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|method| methods.contains(&method.as_str()))
+                .map(move |method| format!("{} {path}", method.to_uppercase()))
+        })
+        .collect()
+}

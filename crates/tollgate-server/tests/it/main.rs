@@ -4,9 +4,11 @@
 mod harness;
 
 mod bad_input;
+mod collections;
 mod decisions;
 mod foundation;
 mod isolation;
 mod operations;
 mod rules;
+mod usage;
 mod verifications;

@@ -1,0 +1,616 @@
+//! Collections facts — `/v1/invoices`, `/v1/credit_notes`, `/v1/payments`, `/v1/chargebacks` —
+//! and what they add up to: a customer's account and the aging report. Every write folds the
+//! customer's stored facts through the core engine, applies the new fact (refused with the field
+//! at fault if it does not fit), stores it and caches what is left open on each invoice.
+
+use axum::{
+    Json,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use tollgate_core::{
+    CreditNoteId, Currency, CustomerId, DisputeId, InvoiceId, Money, PaymentId, TenantId,
+    collections::{
+        Account, AccountFact, AgingReport, Chargeback, ChargebackIn, CreditNote, CreditNoteIn,
+        FundsSource, Invoice, InvoiceIn, InvoiceVoid, Movement, OpenInvoice, Payment, PaymentIn,
+        aging,
+    },
+    validate::FieldError,
+};
+use tollgate_store::{InvoiceFilter, InvoiceRow, InvoiceStatus, StoreError, Tx};
+use utoipa::ToSchema;
+
+use super::{Id, ListOf, Paging, Q};
+use crate::{
+    ctx::{Ctx, Read, WriteFacts},
+    error::{ApiError, ApiResult},
+    json::JsonBody,
+};
+
+/// An invoice with what is left to pay on it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceOut {
+    #[serde(flatten)]
+    pub invoice: Invoice,
+    /// What is still to be paid; zero once paid or void.
+    pub open: Money,
+    /// `open`, `paid` or `void`.
+    pub status: &'static str,
+    pub void: Option<InvoiceVoid>,
+}
+
+impl From<InvoiceRow> for InvoiceOut {
+    fn from(row: InvoiceRow) -> Self {
+        Self {
+            status: row.status().as_str(),
+            invoice: row.invoice,
+            open: row.open,
+            void: row.void,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InvoiceQuery {
+    pub customer_id: Option<CustomerId>,
+    /// `open`, `paid` or `void`.
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// Why an invoice is cancelled.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoidIn {
+    pub reason: String,
+    /// Defaults to now.
+    pub voided_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreditNoteOut {
+    #[serde(flatten)]
+    pub credit_note: CreditNote,
+    /// The credited invoice after the note.
+    pub invoice: InvoiceOut,
+}
+
+/// Money from a payment applied to an invoice.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppliedOut {
+    pub invoice_id: InvoiceId,
+    pub amount: Money,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentOut {
+    #[serde(flatten)]
+    pub payment: Payment,
+    /// What the payment pays now, per invoice (after refunds, chargebacks and voids).
+    pub applied: Vec<AppliedOut>,
+    /// The part of the payment held as customer credit.
+    pub credit: Money,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChargebackOut {
+    #[serde(flatten)]
+    pub chargeback: Chargeback,
+    pub customer_id: CustomerId,
+}
+
+/// A customer's receivables in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrencyAccountOut {
+    pub currency: Currency,
+    pub open_total: Money,
+    pub credit: Money,
+    /// Failed payment attempts since the last succeeded payment.
+    pub failed_attempts: u32,
+    /// Oldest due first.
+    pub open_invoices: Vec<OpenInvoice>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountOut {
+    pub customer_id: CustomerId,
+    /// One entry per currency the customer has facts in; currencies are never added together.
+    pub currencies: Vec<CurrencyAccountOut>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AgingQuery {
+    /// The report date in the tenant's time zone (`YYYY-MM-DD`); defaults to today there.
+    #[param(value_type = Option<String>, example = "2026-03-31")]
+    pub as_of: Option<NaiveDate>,
+    /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
+    pub format: Option<String>,
+}
+
+/// Shows every minor digit (`0.00`, not `0`), as stored amounts are shown.
+fn scaled(mut money: Money) -> Money {
+    money.amount.rescale(money.currency.minor_digits());
+    money
+}
+
+fn invalid(error: FieldError) -> ApiError {
+    ApiError::Invalid(vec![error])
+}
+
+/// Turns "not found" into a 422 naming the field that referred to it.
+fn unknown(field: &str, what: &str) -> impl FnOnce(StoreError) -> ApiError {
+    move |err| match err {
+        StoreError::NotFound => ApiError::field(field, format_args!("no such {what}")),
+        other => other.into(),
+    }
+}
+
+/// Rebuilds the customer's account in `currency` from the stored facts, with every movement
+/// the facts made.
+async fn fold(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+    currency: Currency,
+) -> ApiResult<(Account, Vec<Movement>)> {
+    let facts = tx.account_facts(tenant, customer, currency).await?;
+    let mut account = Account::new(customer, currency);
+    let mut moved = Vec::new();
+    for (index, fact) in facts.iter().enumerate() {
+        let movements = account.apply(fact).map_err(|e| {
+            ApiError::Internal(format!(
+                "stored fact {index} of {customer} in {currency} does not fold: {e}"
+            ))
+        })?;
+        moved.extend(movements);
+    }
+    Ok((account, moved))
+}
+
+/// Locks the customer, folds its account and applies `fact`, refusing it with the field at
+/// fault. The caller stores the fact and then the returned account's open amounts.
+async fn apply(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+    currency: Currency,
+    fact: &AccountFact,
+) -> ApiResult<Account> {
+    tx.customer_for_update(tenant, customer)
+        .await
+        .map_err(unknown("customer_id", "customer"))?;
+    let (mut account, _) = fold(tx, tenant, customer, currency).await?;
+    account
+        .apply(fact)
+        .map_err(|e| invalid(FieldError::from(e)))?;
+    Ok(account)
+}
+
+/// Record an invoice.
+#[utoipa::path(post, path = "/v1/invoices", tag = "collections", request_body = InvoiceIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 201, body = InvoiceOut), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create_invoice(
+    ctx: Ctx<WriteFacts>,
+    JsonBody(input): JsonBody<InvoiceIn>,
+) -> ApiResult<Response> {
+    let invoice = input.validate(InvoiceId::generate()).map_err(invalid)?;
+    let tenant = ctx.tenant();
+    let mut tx = ctx.begin().await?;
+    for (i, id) in invoice
+        .lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.subscription_id.map(|id| (i, id)))
+    {
+        let field = format!("lines[{i}].subscription_id");
+        let subscription = tx
+            .subscription(tenant, id)
+            .await
+            .map_err(unknown(&field, "subscription"))?;
+        if subscription.customer_id != invoice.customer_id {
+            return Err(ApiError::field(field, "belongs to another customer"));
+        }
+    }
+    let fact = AccountFact::InvoiceIssued(invoice.clone());
+    let account = apply(
+        &mut tx,
+        tenant,
+        invoice.customer_id,
+        invoice.currency,
+        &fact,
+    )
+    .await?;
+    tx.insert_invoice(tenant, &invoice, ctx.now()).await?;
+    tx.save_open_amounts(tenant, &account).await?;
+    ctx.audit(&mut tx, "invoice.created", invoice.id, &invoice)
+        .await?;
+    let out = InvoiceOut::from(tx.invoice(tenant, invoice.id).await?);
+    ctx.commit(tx, StatusCode::CREATED, &out).await
+}
+
+/// List invoices, oldest first.
+#[utoipa::path(get, path = "/v1/invoices", tag = "collections", params(InvoiceQuery),
+    responses((status = 200, body = ListOf<InvoiceOut>)))]
+pub async fn list_invoices(
+    ctx: Ctx<Read>,
+    Q(query): Q<InvoiceQuery>,
+) -> ApiResult<Json<ListOf<InvoiceOut>>> {
+    let page = Paging {
+        cursor: query.cursor,
+        limit: query.limit,
+    }
+    .request()?;
+    let status = match query.status.as_deref() {
+        None => None,
+        Some("open") => Some(InvoiceStatus::Open),
+        Some("paid") => Some(InvoiceStatus::Paid),
+        Some("void") => Some(InvoiceStatus::Void),
+        Some(_) => return Err(ApiError::field("status", "must be open, paid or void")),
+    };
+    let filter = InvoiceFilter {
+        customer_id: query.customer_id,
+        status,
+    };
+    let found = ctx
+        .read()
+        .await?
+        .list_invoices(ctx.tenant(), &filter, &page)
+        .await?;
+    Ok(Json(ListOf {
+        data: found.data.into_iter().map(InvoiceOut::from).collect(),
+        next_cursor: found.next_cursor,
+    }))
+}
+
+/// One invoice with what is open on it.
+#[utoipa::path(get, path = "/v1/invoices/{id}", tag = "collections",
+    params(("id" = InvoiceId, Path)),
+    responses((status = 200, body = InvoiceOut), (status = 404, body = crate::error::Problem)))]
+pub async fn get_invoice(ctx: Ctx<Read>, Id(id): Id<InvoiceId>) -> ApiResult<Json<InvoiceOut>> {
+    let row = ctx.read().await?.invoice(ctx.tenant(), id).await?;
+    Ok(Json(row.into()))
+}
+
+/// Void an invoice: it no longer asks for anything, and what it was paid becomes credit.
+#[utoipa::path(post, path = "/v1/invoices/{id}/void", tag = "collections", request_body = VoidIn,
+    params(("id" = InvoiceId, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 200, body = InvoiceOut), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn void_invoice(
+    ctx: Ctx<WriteFacts>,
+    Id(id): Id<InvoiceId>,
+    JsonBody(input): JsonBody<VoidIn>,
+) -> ApiResult<Response> {
+    let tenant = ctx.tenant();
+    let mut tx = ctx.begin().await?;
+    let row = tx.invoice(tenant, id).await?;
+    if row.void.is_some() {
+        return Err(ApiError::Conflict {
+            detail: "the invoice is already void".into(),
+            field: None,
+        });
+    }
+    let void = InvoiceVoid {
+        invoice_id: id,
+        voided_at: input.voided_at.unwrap_or_else(|| ctx.now()),
+        reason: input.reason,
+    }
+    .validate()
+    .map_err(invalid)?;
+    let invoice = row.invoice;
+    let fact = AccountFact::InvoiceVoided(void.clone());
+    let account = apply(
+        &mut tx,
+        tenant,
+        invoice.customer_id,
+        invoice.currency,
+        &fact,
+    )
+    .await?;
+    tx.insert_invoice_void(tenant, &invoice, &void, ctx.now())
+        .await?;
+    tx.save_open_amounts(tenant, &account).await?;
+    ctx.audit(&mut tx, "invoice.voided", id, &void).await?;
+    let out = InvoiceOut::from(tx.invoice(tenant, id).await?);
+    ctx.commit(tx, StatusCode::OK, &out).await
+}
+
+/// Record a credit note reducing an invoice.
+#[utoipa::path(post, path = "/v1/credit_notes", tag = "collections", request_body = CreditNoteIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 201, body = CreditNoteOut), (status = 422, body = crate::error::Problem)))]
+pub async fn create_credit_note(
+    ctx: Ctx<WriteFacts>,
+    JsonBody(input): JsonBody<CreditNoteIn>,
+) -> ApiResult<Response> {
+    let note = input.validate(CreditNoteId::generate()).map_err(invalid)?;
+    let tenant = ctx.tenant();
+    let mut tx = ctx.begin().await?;
+    let invoice = tx
+        .invoice(tenant, note.invoice_id)
+        .await
+        .map_err(unknown("invoice_id", "invoice"))?
+        .invoice;
+    if note.amount.currency != invoice.currency {
+        return Err(ApiError::field(
+            "currency",
+            format_args!(
+                "is {}, but the invoice is in {}",
+                note.amount.currency, invoice.currency
+            ),
+        ));
+    }
+    let fact = AccountFact::CreditNoteIssued(note.clone());
+    let account = apply(
+        &mut tx,
+        tenant,
+        invoice.customer_id,
+        invoice.currency,
+        &fact,
+    )
+    .await?;
+    tx.insert_credit_note(tenant, &invoice, &note, ctx.now())
+        .await?;
+    tx.save_open_amounts(tenant, &account).await?;
+    ctx.audit(&mut tx, "credit_note.created", note.id, &note)
+        .await?;
+    let out = CreditNoteOut {
+        invoice: tx.invoice(tenant, invoice.id).await?.into(),
+        credit_note: note,
+    };
+    ctx.commit(tx, StatusCode::CREATED, &out).await
+}
+
+/// What a payment pays now, folded from every fact of its account.
+async fn payment_out(tx: &mut Tx, tenant: TenantId, payment: Payment) -> ApiResult<PaymentOut> {
+    let currency = payment.amount.currency;
+    let (_, moved) = fold(tx, tenant, payment.customer_id, currency).await?;
+    let source = FundsSource::Payment(payment.id);
+    let mut applied: Vec<AppliedOut> = Vec::new();
+    let mut credit = Money::zero(currency);
+    for movement in moved.iter().filter(|m| m.source == source) {
+        let amount = Money {
+            amount: movement.amount,
+            currency,
+        };
+        let slot = match movement.invoice_id {
+            None => &mut credit,
+            Some(invoice_id) => match applied.iter().position(|a| a.invoice_id == invoice_id) {
+                Some(i) => &mut applied[i].amount,
+                None => {
+                    applied.push(AppliedOut {
+                        invoice_id,
+                        amount: Money::zero(currency),
+                    });
+                    let last = applied.len() - 1;
+                    &mut applied[last].amount
+                }
+            },
+        };
+        slot.amount += amount.amount;
+    }
+    applied.retain(|a| !a.amount.amount.is_zero());
+    for a in &mut applied {
+        a.amount = scaled(a.amount);
+    }
+    Ok(PaymentOut {
+        payment,
+        applied,
+        credit: scaled(credit),
+    })
+}
+
+/// Record a payment or a failed payment attempt. A succeeded payment pays the invoices it names,
+/// then the oldest due; what is left becomes customer credit.
+#[utoipa::path(post, path = "/v1/payments", tag = "collections", request_body = PaymentIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 201, body = PaymentOut), (status = 422, body = crate::error::Problem)))]
+pub async fn create_payment(
+    ctx: Ctx<WriteFacts>,
+    JsonBody(input): JsonBody<PaymentIn>,
+) -> ApiResult<Response> {
+    let payment = input.validate(PaymentId::generate()).map_err(invalid)?;
+    let tenant = ctx.tenant();
+    let currency = payment.amount.currency;
+    let mut tx = ctx.begin().await?;
+    // The account of the payment's currency knows nothing of invoices in another currency or of
+    // another customer; name the actual problem rather than "not open".
+    for (i, request) in payment.allocations.iter().enumerate() {
+        let field = format!("allocations[{i}].invoice_id");
+        let invoice = tx
+            .invoice(tenant, request.invoice_id)
+            .await
+            .map_err(unknown(&field, "invoice"))?
+            .invoice;
+        if invoice.customer_id != payment.customer_id {
+            return Err(ApiError::field(field, "belongs to another customer"));
+        }
+        if invoice.currency != currency {
+            return Err(ApiError::field(
+                "currency",
+                format_args!(
+                    "is {currency}, but invoice {} is in {}",
+                    invoice.number, invoice.currency
+                ),
+            ));
+        }
+    }
+    let fact = AccountFact::PaymentReceived(payment.clone());
+    let account = apply(&mut tx, tenant, payment.customer_id, currency, &fact).await?;
+    tx.insert_payment(tenant, &payment, ctx.now()).await?;
+    tx.save_open_amounts(tenant, &account).await?;
+    ctx.audit(&mut tx, "payment.created", payment.id, &payment)
+        .await?;
+    let out = payment_out(&mut tx, tenant, payment).await?;
+    ctx.commit(tx, StatusCode::CREATED, &out).await
+}
+
+/// One payment and what it pays now.
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "collections",
+    params(("id" = PaymentId, Path)),
+    responses((status = 200, body = PaymentOut), (status = 404, body = crate::error::Problem)))]
+pub async fn get_payment(ctx: Ctx<Read>, Id(id): Id<PaymentId>) -> ApiResult<Json<PaymentOut>> {
+    let mut tx = ctx.read().await?;
+    let payment = tx.payment(ctx.tenant(), id).await?;
+    Ok(Json(payment_out(&mut tx, ctx.tenant(), payment).await?))
+}
+
+/// Record a chargeback against a payment. An opened (or lost) chargeback takes the money back:
+/// the invoices the payment paid are open again, most recently paid first.
+#[utoipa::path(post, path = "/v1/chargebacks", tag = "collections", request_body = ChargebackIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 201, body = ChargebackOut), (status = 422, body = crate::error::Problem)))]
+pub async fn create_chargeback(
+    ctx: Ctx<WriteFacts>,
+    JsonBody(input): JsonBody<ChargebackIn>,
+) -> ApiResult<Response> {
+    let chargeback = input.validate(DisputeId::generate()).map_err(invalid)?;
+    let tenant = ctx.tenant();
+    let mut tx = ctx.begin().await?;
+    let payment = tx
+        .payment(tenant, chargeback.payment_id)
+        .await
+        .map_err(unknown("payment_id", "payment"))?;
+    let currency = payment.amount.currency;
+    if chargeback.amount.currency != currency {
+        return Err(ApiError::field(
+            "currency",
+            format_args!(
+                "is {}, but the payment is in {currency}",
+                chargeback.amount.currency
+            ),
+        ));
+    }
+    let customer = payment.customer_id;
+    let fact = AccountFact::Chargeback(chargeback.clone());
+    let account = apply(&mut tx, tenant, customer, currency, &fact).await?;
+    tx.insert_chargeback(tenant, customer, &chargeback, ctx.now())
+        .await?;
+    tx.save_open_amounts(tenant, &account).await?;
+    ctx.audit(&mut tx, "chargeback.recorded", chargeback.id, &chargeback)
+        .await?;
+    let out = ChargebackOut {
+        chargeback,
+        customer_id: customer,
+    };
+    ctx.commit(tx, StatusCode::CREATED, &out).await
+}
+
+/// A customer's receivables: open invoices and credit, per currency.
+#[utoipa::path(get, path = "/v1/customers/{id}/account", tag = "collections",
+    params(("id" = CustomerId, Path)),
+    responses((status = 200, body = AccountOut), (status = 404, body = crate::error::Problem)))]
+pub async fn account(ctx: Ctx<Read>, Id(id): Id<CustomerId>) -> ApiResult<Json<AccountOut>> {
+    let tenant = ctx.tenant();
+    let mut tx = ctx.read().await?;
+    tx.customer(tenant, id).await?;
+    let mut currencies = Vec::new();
+    for currency in tx.account_currencies(tenant, id).await? {
+        let (account, _) = fold(&mut tx, tenant, id, currency).await?;
+        currencies.push(CurrencyAccountOut {
+            currency,
+            open_total: scaled(account.open_total()),
+            credit: scaled(account.credit()),
+            failed_attempts: account.failed_attempts(),
+            open_invoices: account.open_invoices(),
+        });
+    }
+    Ok(Json(AccountOut {
+        customer_id: id,
+        currencies,
+    }))
+}
+
+/// Open amounts by days past due (current, 1–30, 31–60, 61–90, over 90), per customer and in
+/// total, per currency. Days are counted in the tenant's time zone.
+#[utoipa::path(get, path = "/v1/receivables/aging", tag = "collections", params(AgingQuery),
+    responses((status = 200, body = AgingReport, description = "JSON, or CSV with `format=csv`")))]
+pub async fn receivables_aging(
+    ctx: Ctx<Read>,
+    headers: HeaderMap,
+    Q(query): Q<AgingQuery>,
+) -> ApiResult<Response> {
+    let csv = match query.format.as_deref() {
+        Some("csv") => true,
+        Some("json") => false,
+        Some(_) => return Err(ApiError::field("format", "must be json or csv")),
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/csv")),
+    };
+    let tenant = ctx.tenant();
+    let mut tx = ctx.read().await?;
+    let time_zone = tx.tenant(tenant).await?.time_zone;
+    let tz: chrono_tz::Tz = time_zone.parse().map_err(|_| {
+        ApiError::Internal(format!(
+            "tenant {tenant} has an unknown time zone `{time_zone}`"
+        ))
+    })?;
+    let as_of = query
+        .as_of
+        .unwrap_or_else(|| ctx.now().with_timezone(&tz).date_naive());
+    let report = aging(&tx.open_invoices(tenant).await?, as_of, tz);
+    if csv {
+        Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            aging_csv(&report),
+        )
+            .into_response())
+    } else {
+        Ok(Json(report).into_response())
+    }
+}
+
+/// One row per customer and currency, then one `total` row per currency. Every value is an id,
+/// a currency code or a number, so nothing needs quoting.
+fn aging_csv(report: &AgingReport) -> String {
+    let mut out = String::from(
+        "scope,customer_id,currency,current,days_1_30,days_31_60,days_61_90,days_over_90,total\n",
+    );
+    let rows = report
+        .customers
+        .iter()
+        .map(|c| {
+            (
+                "customer",
+                c.customer_id.to_string(),
+                c.currency,
+                &c.buckets,
+            )
+        })
+        .chain(
+            report
+                .totals
+                .iter()
+                .map(|t| ("total", String::new(), t.currency, &t.buckets)),
+        );
+    for (scope, customer, currency, b) in rows {
+        let amounts = [
+            b.current,
+            b.days_1_30,
+            b.days_31_60,
+            b.days_61_90,
+            b.days_over_90,
+            b.total,
+        ]
+        .map(|amount| {
+            let shown = tollgate_core::collections::amounts::display(amount, currency);
+            shown
+                .split_once(' ')
+                .map_or(shown.clone(), |(_, number)| number.to_owned())
+        });
+        out.push_str(&format!(
+            "{scope},{customer},{currency},{}\n",
+            amounts.join(",")
+        ));
+    }
+    out
+}

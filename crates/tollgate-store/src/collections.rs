@@ -1,0 +1,765 @@
+//! Collections facts (invoices, voids, credit notes, payments, chargebacks) and the ordered
+//! log of what changed each customer's account, from which the core engine rebuilds it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use tollgate_core::{
+    CreditNoteId, Currency, CustomerId, DisputeId, InvoiceId, Money, PaymentId, TenantId,
+    collections::{
+        Account, AccountFact, AllocationRequest, Chargeback, CreditNote, Invoice, InvoiceLine,
+        InvoiceVoid, OpenInvoice, Payment,
+    },
+};
+
+use crate::{
+    Result, StoreError, Tx,
+    page::{Page, PageRequest},
+    row::{RowExt, micros},
+};
+
+const INVOICE_COLUMNS: &str = "i.id, i.customer_id, i.number, i.currency, i.total_minor, \
+                               i.open_minor, i.issued_at, i.due_at, v.reason AS void_reason, \
+                               v.voided_at AS voided_at";
+const INVOICE_FROM: &str = "FROM invoices i LEFT JOIN invoice_voids v ON v.invoice_id = i.id AND v.tenant_id = i.tenant_id";
+const PAYMENT_COLUMNS: &str =
+    "id, customer_id, amount_minor, currency, method, status, failure_code, received_at";
+
+const UNIQUE: &[(&str, &str, &str)] = &[(
+    "invoices_number",
+    "invoices.tenant_id, invoices.number",
+    "number",
+)];
+
+/// Where an invoice stands, derived from the facts about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceStatus {
+    Open,
+    Paid,
+    Void,
+}
+
+impl InvoiceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Open => "open",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::Void => "void",
+        }
+    }
+}
+
+/// A stored invoice with what is still open on it and its void, if any.
+#[derive(Debug, Clone)]
+pub struct InvoiceRow {
+    pub invoice: Invoice,
+    pub open: Money,
+    pub void: Option<InvoiceVoid>,
+}
+
+impl InvoiceRow {
+    pub fn status(&self) -> InvoiceStatus {
+        if self.void.is_some() {
+            InvoiceStatus::Void
+        } else if self.open.amount.is_zero() {
+            InvoiceStatus::Paid
+        } else {
+            InvoiceStatus::Open
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceFilter {
+    pub customer_id: Option<CustomerId>,
+    pub status: Option<InvoiceStatus>,
+}
+
+/// Which kind of fact an `account_facts` entry points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FactKind {
+    Invoice,
+    Void,
+    CreditNote,
+    Payment,
+    Chargeback,
+}
+
+impl FactKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            FactKind::Invoice => "invoice",
+            FactKind::Void => "void",
+            FactKind::CreditNote => "credit_note",
+            FactKind::Payment => "payment",
+            FactKind::Chargeback => "chargeback",
+        }
+    }
+}
+
+fn minor(money: Money) -> Result<i64> {
+    money
+        .to_minor()
+        .map_err(|e| StoreError::Conflict(format!("amount {money}: {e}")))
+}
+
+fn money(row: &AnyRow, col: &str, currency: Currency) -> Result<Money> {
+    Ok(Money::from_minor(row.int(col)?, currency))
+}
+
+fn invoice_row(row: &AnyRow, lines: Vec<InvoiceLine>) -> Result<InvoiceRow> {
+    let currency: Currency = row.parsed("currency")?;
+    let id: InvoiceId = row.parsed("id")?;
+    let void = match row.opt_at("voided_at")? {
+        Some(voided_at) => Some(InvoiceVoid {
+            invoice_id: id,
+            voided_at,
+            reason: row.opt_text("void_reason")?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(InvoiceRow {
+        invoice: Invoice {
+            id,
+            number: row.text("number")?,
+            customer_id: row.parsed("customer_id")?,
+            issued_at: row.at("issued_at")?,
+            due_at: row.at("due_at")?,
+            currency,
+            lines,
+            total: money(row, "total_minor", currency)?,
+        },
+        open: money(row, "open_minor", currency)?,
+        void,
+    })
+}
+
+fn payment_row(row: &AnyRow, allocations: Vec<AllocationRequest>) -> Result<Payment> {
+    let currency: Currency = row.parsed("currency")?;
+    Ok(Payment {
+        id: row.parsed("id")?,
+        customer_id: row.parsed("customer_id")?,
+        amount: money(row, "amount_minor", currency)?,
+        method: row.parsed("method")?,
+        status: row.parsed("status")?,
+        failure_code: row.opt_text("failure_code")?,
+        received_at: row.at("received_at")?,
+        allocations,
+    })
+}
+
+impl Tx {
+    /// Stores an invoice (open in full) and enters it in its customer's account log.
+    pub async fn insert_invoice(
+        &mut self,
+        tenant: TenantId,
+        invoice: &Invoice,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let total = minor(invoice.total)?;
+        sqlx::query(
+            "INSERT INTO invoices (id, tenant_id, customer_id, number, currency, total_minor, \
+             open_minor, issued_at, due_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(invoice.id.to_string())
+        .bind(tenant.to_string())
+        .bind(invoice.customer_id.to_string())
+        .bind(&invoice.number)
+        .bind(invoice.currency.to_string())
+        .bind(total)
+        .bind(total)
+        .bind(micros(invoice.issued_at))
+        .bind(micros(invoice.due_at))
+        .bind(micros(at))
+        .execute(self.conn())
+        .await
+        .map_err(|e| StoreError::unique(e, UNIQUE))?;
+        for (position, line) in invoice.lines.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO invoice_lines (invoice_id, position, description, subscription_id, \
+                 quantity, amount_minor) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(invoice.id.to_string())
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(&line.description)
+            .bind(line.subscription_id.map(|s| s.to_string()))
+            .bind(line.quantity.to_string())
+            .bind(minor(line.amount)?)
+            .execute(self.conn())
+            .await?;
+        }
+        self.log_fact(
+            tenant,
+            invoice.customer_id,
+            invoice.currency,
+            FactKind::Invoice,
+            &invoice.id.to_string(),
+            at,
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn invoice(&mut self, tenant: TenantId, id: InvoiceId) -> Result<InvoiceRow> {
+        let sql =
+            format!("SELECT {INVOICE_COLUMNS} {INVOICE_FROM} WHERE i.tenant_id = $1 AND i.id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut lines = self.invoice_lines(&[id]).await?;
+        invoice_row(&row, lines.remove(&id).unwrap_or_default())
+    }
+
+    pub async fn list_invoices(
+        &mut self,
+        tenant: TenantId,
+        filter: &InvoiceFilter,
+        page: &PageRequest,
+    ) -> Result<Page<InvoiceRow>> {
+        let status = match filter.status {
+            None => "",
+            Some(InvoiceStatus::Open) => " AND v.invoice_id IS NULL AND i.open_minor > 0",
+            Some(InvoiceStatus::Paid) => " AND v.invoice_id IS NULL AND i.open_minor = 0",
+            Some(InvoiceStatus::Void) => " AND v.invoice_id IS NOT NULL",
+        };
+        let sql = format!(
+            "SELECT {INVOICE_COLUMNS} {INVOICE_FROM} WHERE i.tenant_id = $1 AND i.id > $2 \
+             AND ($3 = '' OR i.customer_id = $3){status} ORDER BY i.id LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(
+                filter
+                    .customer_id
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            )
+            .bind(page.fetch_limit())
+            .fetch_all(self.conn())
+            .await?;
+        let ids = rows
+            .iter()
+            .map(|r| r.parsed("id"))
+            .collect::<Result<Vec<InvoiceId>>>()?;
+        let mut lines = self.invoice_lines(&ids).await?;
+        let invoices = rows
+            .iter()
+            .zip(&ids)
+            .map(|(row, id)| invoice_row(row, lines.remove(id).unwrap_or_default()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(invoices, page, |i| {
+            i.invoice.id.to_string()
+        }))
+    }
+
+    async fn invoice_lines(
+        &mut self,
+        ids: &[InvoiceId],
+    ) -> Result<HashMap<InvoiceId, Vec<InvoiceLine>>> {
+        let mut lines: HashMap<InvoiceId, Vec<InvoiceLine>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(lines);
+        }
+        let placeholders = (1..=ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT l.invoice_id, l.description, l.subscription_id, l.quantity, l.amount_minor, \
+             i.currency FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id \
+             WHERE l.invoice_id IN ({placeholders}) ORDER BY l.invoice_id, l.position"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(self.conn()).await? {
+            let currency: Currency = row.parsed("currency")?;
+            let line = InvoiceLine {
+                description: row.text("description")?,
+                subscription_id: row
+                    .opt_text("subscription_id")?
+                    .map(|s| s.parse())
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("subscription_id: {e}")))?,
+                quantity: row.parsed("quantity")?,
+                amount: money(&row, "amount_minor", currency)?,
+            };
+            lines
+                .entry(row.parsed("invoice_id")?)
+                .or_default()
+                .push(line);
+        }
+        Ok(lines)
+    }
+
+    /// Records a void; the caller has checked the account accepts it.
+    pub async fn insert_invoice_void(
+        &mut self,
+        tenant: TenantId,
+        invoice: &Invoice,
+        void: &InvoiceVoid,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO invoice_voids (invoice_id, tenant_id, reason, voided_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(invoice.id.to_string())
+        .bind(tenant.to_string())
+        .bind(&void.reason)
+        .bind(micros(void.voided_at))
+        .bind(micros(at))
+        .execute(self.conn())
+        .await?;
+        self.log_fact(
+            tenant,
+            invoice.customer_id,
+            invoice.currency,
+            FactKind::Void,
+            &invoice.id.to_string(),
+            at,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Records a credit note against `invoice`; the caller has checked the account accepts it.
+    pub async fn insert_credit_note(
+        &mut self,
+        tenant: TenantId,
+        invoice: &Invoice,
+        note: &CreditNote,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO credit_notes (id, tenant_id, invoice_id, amount_minor, currency, reason, \
+             issued_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(note.id.to_string())
+        .bind(tenant.to_string())
+        .bind(note.invoice_id.to_string())
+        .bind(minor(note.amount)?)
+        .bind(note.amount.currency.to_string())
+        .bind(&note.reason)
+        .bind(micros(note.issued_at))
+        .bind(micros(at))
+        .execute(self.conn())
+        .await?;
+        self.log_fact(
+            tenant,
+            invoice.customer_id,
+            note.amount.currency,
+            FactKind::CreditNote,
+            &note.id.to_string(),
+            at,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Records a payment of any status with the allocations the payer asked for.
+    pub async fn insert_payment(
+        &mut self,
+        tenant: TenantId,
+        payment: &Payment,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO payments (id, tenant_id, customer_id, amount_minor, currency, status, \
+             received_at, created_at, method, failure_code) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(payment.id.to_string())
+        .bind(tenant.to_string())
+        .bind(payment.customer_id.to_string())
+        .bind(minor(payment.amount)?)
+        .bind(payment.amount.currency.to_string())
+        .bind(payment.status.as_str())
+        .bind(micros(payment.received_at))
+        .bind(micros(at))
+        .bind(payment.method.as_str())
+        .bind(payment.failure_code.clone())
+        .execute(self.conn())
+        .await?;
+        let currency = payment.amount.currency;
+        for (position, request) in payment.allocations.iter().enumerate() {
+            let amount = Money::new(request.amount, currency)
+                .map_err(|e| StoreError::Conflict(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO payment_allocations (payment_id, position, invoice_id, amount_minor) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(payment.id.to_string())
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(request.invoice_id.to_string())
+            .bind(minor(amount)?)
+            .execute(self.conn())
+            .await?;
+        }
+        self.log_fact(
+            tenant,
+            payment.customer_id,
+            currency,
+            FactKind::Payment,
+            &payment.id.to_string(),
+            at,
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn payment(&mut self, tenant: TenantId, id: PaymentId) -> Result<Payment> {
+        let sql =
+            format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let currency: Currency = row.parsed("currency")?;
+        let allocations = sqlx::query(
+            "SELECT invoice_id, amount_minor FROM payment_allocations WHERE payment_id = $1 \
+             ORDER BY position",
+        )
+        .bind(id.to_string())
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AllocationRequest {
+                invoice_id: r.parsed("invoice_id")?,
+                amount: money(r, "amount_minor", currency)?.amount,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        payment_row(&row, allocations)
+    }
+
+    /// Records one status report of a chargeback against a payment of `customer`.
+    pub async fn insert_chargeback(
+        &mut self,
+        tenant: TenantId,
+        customer: CustomerId,
+        chargeback: &Chargeback,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let currency = chargeback.amount.currency;
+        let seq = self
+            .log_fact(
+                tenant,
+                customer,
+                currency,
+                FactKind::Chargeback,
+                &chargeback.id.to_string(),
+                at,
+            )
+            .await?;
+        sqlx::query(
+            "INSERT INTO chargebacks (id, seq, tenant_id, payment_id, amount_minor, currency, \
+             reason, status, updated_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(chargeback.id.to_string())
+        .bind(seq)
+        .bind(tenant.to_string())
+        .bind(chargeback.payment_id.to_string())
+        .bind(minor(chargeback.amount)?)
+        .bind(currency.to_string())
+        .bind(&chargeback.reason)
+        .bind(chargeback.status.as_str())
+        .bind(micros(chargeback.updated_at))
+        .bind(micros(at))
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Appends to the customer's account log and returns the entry's place in it. Callers hold
+    /// the customer's row lock, so the next number is not raced.
+    async fn log_fact(
+        &mut self,
+        tenant: TenantId,
+        customer: CustomerId,
+        currency: Currency,
+        kind: FactKind,
+        ref_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) AS seq FROM account_facts \
+             WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3",
+        )
+        .bind(tenant.to_string())
+        .bind(customer.to_string())
+        .bind(currency.to_string())
+        .fetch_one(self.conn())
+        .await?;
+        let seq = row.int("seq")? + 1;
+        sqlx::query(
+            "INSERT INTO account_facts (tenant_id, customer_id, currency, seq, kind, ref_id, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(tenant.to_string())
+        .bind(customer.to_string())
+        .bind(currency.to_string())
+        .bind(seq)
+        .bind(kind.as_str())
+        .bind(ref_id)
+        .bind(micros(at))
+        .execute(self.conn())
+        .await?;
+        Ok(seq)
+    }
+
+    /// The currencies the customer has facts in, sorted by code.
+    pub async fn account_currencies(
+        &mut self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Vec<Currency>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT currency FROM account_facts WHERE tenant_id = $1 AND customer_id = $2 \
+             ORDER BY currency",
+        )
+        .bind(tenant.to_string())
+        .bind(customer.to_string())
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(|r| r.parsed("currency")).collect()
+    }
+
+    /// The facts of one customer's account in one currency, in the order they were recorded.
+    pub async fn account_facts(
+        &mut self,
+        tenant: TenantId,
+        customer: CustomerId,
+        currency: Currency,
+    ) -> Result<Vec<AccountFact>> {
+        let t = tenant.to_string();
+        let c = customer.to_string();
+        let cur = currency.to_string();
+        let log = sqlx::query(
+            "SELECT seq, kind, ref_id FROM account_facts \
+             WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3 ORDER BY seq",
+        )
+        .bind(&t)
+        .bind(&c)
+        .bind(&cur)
+        .fetch_all(self.conn())
+        .await?;
+
+        let sql = format!(
+            "SELECT {INVOICE_COLUMNS} {INVOICE_FROM} \
+             WHERE i.tenant_id = $1 AND i.customer_id = $2 AND i.currency = $3"
+        );
+        let invoice_rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&t)
+            .bind(&c)
+            .bind(&cur)
+            .fetch_all(self.conn())
+            .await?;
+        let ids = invoice_rows
+            .iter()
+            .map(|r| r.parsed("id"))
+            .collect::<Result<Vec<InvoiceId>>>()?;
+        let mut lines = self.invoice_lines(&ids).await?;
+        let mut invoices = HashMap::new();
+        for (row, id) in invoice_rows.iter().zip(ids) {
+            invoices.insert(id, invoice_row(row, lines.remove(&id).unwrap_or_default())?);
+        }
+
+        let notes = sqlx::query(
+            "SELECT n.id, n.invoice_id, n.amount_minor, n.reason, n.issued_at FROM credit_notes n \
+             JOIN invoices i ON i.id = n.invoice_id \
+             WHERE n.tenant_id = $1 AND i.customer_id = $2 AND n.currency = $3",
+        )
+        .bind(&t)
+        .bind(&c)
+        .bind(&cur)
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|r| {
+            let note = CreditNote {
+                id: r.parsed("id")?,
+                invoice_id: r.parsed("invoice_id")?,
+                amount: money(r, "amount_minor", currency)?,
+                issued_at: r.at("issued_at")?,
+                reason: r.text("reason")?,
+            };
+            Ok((note.id, note))
+        })
+        .collect::<Result<HashMap<CreditNoteId, CreditNote>>>()?;
+
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments \
+             WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3"
+        );
+        let payment_rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&t)
+            .bind(&c)
+            .bind(&cur)
+            .fetch_all(self.conn())
+            .await?;
+        let mut requested: HashMap<PaymentId, Vec<AllocationRequest>> = HashMap::new();
+        for r in sqlx::query(
+            "SELECT a.payment_id, a.invoice_id, a.amount_minor FROM payment_allocations a \
+             JOIN payments p ON p.id = a.payment_id \
+             WHERE p.tenant_id = $1 AND p.customer_id = $2 AND p.currency = $3 \
+             ORDER BY a.payment_id, a.position",
+        )
+        .bind(&t)
+        .bind(&c)
+        .bind(&cur)
+        .fetch_all(self.conn())
+        .await?
+        {
+            requested
+                .entry(r.parsed("payment_id")?)
+                .or_default()
+                .push(AllocationRequest {
+                    invoice_id: r.parsed("invoice_id")?,
+                    amount: money(&r, "amount_minor", currency)?.amount,
+                });
+        }
+        let mut payments = HashMap::new();
+        for row in &payment_rows {
+            let id: PaymentId = row.parsed("id")?;
+            payments.insert(
+                id,
+                payment_row(row, requested.remove(&id).unwrap_or_default())?,
+            );
+        }
+
+        let chargebacks = sqlx::query(
+            "SELECT b.id, b.seq, b.payment_id, b.amount_minor, b.reason, b.status, b.updated_at \
+             FROM chargebacks b JOIN payments p ON p.id = b.payment_id \
+             WHERE b.tenant_id = $1 AND p.customer_id = $2 AND b.currency = $3",
+        )
+        .bind(&t)
+        .bind(&c)
+        .bind(&cur)
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|r| {
+            let chargeback = Chargeback {
+                id: r.parsed("id")?,
+                payment_id: r.parsed("payment_id")?,
+                amount: money(r, "amount_minor", currency)?,
+                reason: r.text("reason")?,
+                status: r.parsed("status")?,
+                updated_at: r.at("updated_at")?,
+            };
+            Ok((r.int("seq")?, chargeback))
+        })
+        .collect::<Result<HashMap<i64, Chargeback>>>()?;
+
+        let missing = |what: &str, id: &str| {
+            StoreError::Corrupt(format!(
+                "account log names {what} {id}, which is not stored"
+            ))
+        };
+        log.iter()
+            .map(|entry| {
+                let kind = entry.text("kind")?;
+                let ref_id = entry.text("ref_id")?;
+                let fact = match kind.as_str() {
+                    "invoice" | "void" => {
+                        let id: InvoiceId = entry.parsed("ref_id")?;
+                        let row = invoices
+                            .get(&id)
+                            .ok_or_else(|| missing("invoice", &ref_id))?;
+                        if kind == "invoice" {
+                            AccountFact::InvoiceIssued(row.invoice.clone())
+                        } else {
+                            let void = row.void.clone().ok_or_else(|| missing("void", &ref_id))?;
+                            AccountFact::InvoiceVoided(void)
+                        }
+                    }
+                    "credit_note" => {
+                        let id: CreditNoteId = entry.parsed("ref_id")?;
+                        let note = notes
+                            .get(&id)
+                            .ok_or_else(|| missing("credit note", &ref_id))?;
+                        AccountFact::CreditNoteIssued(note.clone())
+                    }
+                    "payment" => {
+                        let id: PaymentId = entry.parsed("ref_id")?;
+                        let payment = payments
+                            .get(&id)
+                            .ok_or_else(|| missing("payment", &ref_id))?;
+                        AccountFact::PaymentReceived(payment.clone())
+                    }
+                    "chargeback" => {
+                        let _: DisputeId = entry.parsed("ref_id")?;
+                        let report = chargebacks
+                            .get(&entry.int("seq")?)
+                            .ok_or_else(|| missing("chargeback", &ref_id))?;
+                        AccountFact::Chargeback(report.clone())
+                    }
+                    other => {
+                        return Err(StoreError::Corrupt(format!("account fact kind `{other}`")));
+                    }
+                };
+                Ok(fact)
+            })
+            .collect()
+    }
+
+    /// Stores what `account` leaves open on each of its invoices.
+    pub async fn save_open_amounts(&mut self, tenant: TenantId, account: &Account) -> Result<()> {
+        sqlx::query(
+            "UPDATE invoices SET open_minor = 0 \
+             WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3 AND open_minor <> 0",
+        )
+        .bind(tenant.to_string())
+        .bind(account.customer_id().to_string())
+        .bind(account.currency().to_string())
+        .execute(self.conn())
+        .await?;
+        for open in account.open_invoices() {
+            sqlx::query("UPDATE invoices SET open_minor = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.to_string())
+                .bind(open.invoice_id.to_string())
+                .bind(minor(open.open)?)
+                .execute(self.conn())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Every invoice of the tenant with something open, for the aging report. Subscriptions are
+    /// not loaded: aging does not look at them.
+    pub async fn open_invoices(&mut self, tenant: TenantId) -> Result<Vec<OpenInvoice>> {
+        let rows = sqlx::query(
+            "SELECT id, number, customer_id, currency, open_minor, issued_at, due_at \
+             FROM invoices WHERE tenant_id = $1 AND open_minor > 0 ORDER BY id",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let currency: Currency = r.parsed("currency")?;
+                Ok(OpenInvoice {
+                    invoice_id: r.parsed("id")?,
+                    number: r.text("number")?,
+                    customer_id: r.parsed("customer_id")?,
+                    issued_at: r.at("issued_at")?,
+                    due_at: r.at("due_at")?,
+                    open: money(r, "open_minor", currency)?,
+                    subscription_ids: Vec::new(),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,608 @@
+//! Spend watch: usage records and their incremental aggregates, budgets, the thresholds already
+//! alerted, detector state and alerts. Aggregates are updated in the transaction that inserts
+//! the record, so budgets and detectors never rescan raw records.
+
+use chrono::{DateTime, Utc};
+use tollgate_core::{AlertId, BudgetId, CustomerId, SubscriptionId, TenantId};
+
+use crate::{
+    Result, StoreError, Tx,
+    page::{Page, PageRequest},
+    row::{RowExt, micros},
+};
+
+/// A validated usage record, flattened to columns.
+#[derive(Debug, Clone)]
+pub struct UsageRow {
+    pub record_id: String,
+    pub subscription_id: SubscriptionId,
+    pub meter: String,
+    pub resource_id: String,
+    pub region: String,
+    pub quantity: String,
+    pub unit: String,
+    pub cost_minor: i64,
+    pub currency: String,
+    pub usage_start: DateTime<Utc>,
+    pub usage_end: DateTime<Utc>,
+}
+
+/// Where one record's cost lands in the aggregates.
+#[derive(Debug, Clone)]
+pub struct UsageBuckets<'a> {
+    pub customer_id: CustomerId,
+    /// Start of the UTC hour.
+    pub hour: DateTime<Utc>,
+    /// Local day (`2026-03-31`) and month (`2026-03`) in the tenant's time zone.
+    pub day: &'a str,
+    pub month: &'a str,
+}
+
+/// A budget as stored; the spec stays JSON, the server owns its shape.
+#[derive(Debug, Clone)]
+pub struct BudgetRow {
+    pub id: BudgetId,
+    /// The customer or subscription id the budget watches.
+    pub scope_id: String,
+    pub customer_id: CustomerId,
+    pub spec: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertRow {
+    pub id: AlertId,
+    pub kind: String,
+    pub customer_id: CustomerId,
+    pub subscription_id: Option<SubscriptionId>,
+    pub status: String,
+    pub sentence: String,
+    pub details: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub kind: Option<String>,
+    pub customer_id: Option<CustomerId>,
+    pub status: Option<String>,
+}
+
+/// One hourly aggregate row: meter, hour start, cost in minor units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourlySpend {
+    pub meter: String,
+    pub hour: DateTime<Utc>,
+    pub cost_minor: i64,
+}
+
+const BUDGET_COLUMNS: &str = "id, scope_id, customer_id, spec, created_at";
+const ALERT_COLUMNS: &str = "id, kind, customer_id, subscription_id, status, sentence, details, \
+                             created_at, updated_at";
+
+fn budget(row: &sqlx::any::AnyRow) -> Result<BudgetRow> {
+    Ok(BudgetRow {
+        id: row.parsed("id")?,
+        scope_id: row.text("scope_id")?,
+        customer_id: row.parsed("customer_id")?,
+        spec: row.text("spec")?,
+        created_at: row.at("created_at")?,
+    })
+}
+
+fn alert(row: &sqlx::any::AnyRow) -> Result<AlertRow> {
+    let subscription_id = row
+        .opt_text("subscription_id")?
+        .map(|s| {
+            s.parse()
+                .map_err(|e| StoreError::Corrupt(format!("subscription_id = `{s}`: {e}")))
+        })
+        .transpose()?;
+    Ok(AlertRow {
+        id: row.parsed("id")?,
+        kind: row.text("kind")?,
+        customer_id: row.parsed("customer_id")?,
+        subscription_id,
+        status: row.text("status")?,
+        sentence: row.text("sentence")?,
+        details: row.text("details")?,
+        created_at: row.at("created_at")?,
+        updated_at: row.at("updated_at")?,
+    })
+}
+
+impl Tx {
+    /// Inserts the record unless the tenant already has its `record_id`; `false` for a re-send.
+    pub async fn insert_usage_record(
+        &mut self,
+        tenant: TenantId,
+        r: &UsageRow,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO usage_records (tenant_id, record_id, subscription_id, meter, resource_id, \
+             region, quantity, unit, cost_minor, currency, usage_start, usage_end, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (tenant_id, record_id) DO NOTHING",
+        )
+        .bind(tenant.to_string())
+        .bind(&r.record_id)
+        .bind(r.subscription_id.to_string())
+        .bind(&r.meter)
+        .bind(&r.resource_id)
+        .bind(&r.region)
+        .bind(&r.quantity)
+        .bind(&r.unit)
+        .bind(r.cost_minor)
+        .bind(&r.currency)
+        .bind(micros(r.usage_start))
+        .bind(micros(r.usage_end))
+        .bind(micros(at))
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Adds a record's cost to every aggregate it belongs to: its hour, and the day and month
+    /// of both its subscription and its customer.
+    pub async fn add_usage(
+        &mut self,
+        tenant: TenantId,
+        r: &UsageRow,
+        buckets: &UsageBuckets<'_>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO usage_hourly (tenant_id, subscription_id, customer_id, meter, hour, \
+             currency, cost_minor) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (tenant_id, subscription_id, meter, hour, currency) \
+             DO UPDATE SET cost_minor = usage_hourly.cost_minor + excluded.cost_minor",
+        )
+        .bind(tenant.to_string())
+        .bind(r.subscription_id.to_string())
+        .bind(buckets.customer_id.to_string())
+        .bind(&r.meter)
+        .bind(micros(buckets.hour))
+        .bind(&r.currency)
+        .bind(r.cost_minor)
+        .execute(self.conn())
+        .await?;
+        let scopes = [
+            r.subscription_id.to_string(),
+            buckets.customer_id.to_string(),
+        ];
+        for (table, column, key) in [
+            ("usage_daily", "day", buckets.day),
+            ("usage_monthly", "month", buckets.month),
+        ] {
+            let sql = format!(
+                "INSERT INTO {table} (tenant_id, scope_id, {column}, currency, cost_minor) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (tenant_id, scope_id, {column}, currency) \
+                 DO UPDATE SET cost_minor = {table}.cost_minor + excluded.cost_minor"
+            );
+            for scope in &scopes {
+                sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(tenant.to_string())
+                    .bind(scope)
+                    .bind(key)
+                    .bind(&r.currency)
+                    .bind(r.cost_minor)
+                    .execute(self.conn())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One hour of a subscription × meter series, in minor units of `currency`.
+    pub async fn hourly_cost(
+        &mut self,
+        tenant: TenantId,
+        subscription: SubscriptionId,
+        meter: &str,
+        hour: DateTime<Utc>,
+        currency: &str,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT cost_minor FROM usage_hourly WHERE tenant_id = $1 AND subscription_id = $2 \
+             AND meter = $3 AND hour = $4 AND currency = $5",
+        )
+        .bind(tenant.to_string())
+        .bind(subscription.to_string())
+        .bind(meter)
+        .bind(micros(hour))
+        .bind(currency)
+        .fetch_optional(self.conn())
+        .await?;
+        Ok(row.map(|r| r.int("cost_minor")).transpose()?.unwrap_or(0))
+    }
+
+    /// Hourly values of `meter` across the tenant's other subscriptions since `since` (at most
+    /// `limit`): the population a new series' cold start is compared with.
+    pub async fn meter_population(
+        &mut self,
+        tenant: TenantId,
+        except: SubscriptionId,
+        meter: &str,
+        currency: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT cost_minor FROM usage_hourly WHERE tenant_id = $1 AND meter = $2 \
+             AND currency = $3 AND hour >= $4 AND subscription_id <> $6 \
+             ORDER BY hour DESC LIMIT $5",
+        )
+        .bind(tenant.to_string())
+        .bind(meter)
+        .bind(currency)
+        .bind(micros(since))
+        .bind(i64::from(limit))
+        .bind(except.to_string())
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(|r| r.int("cost_minor")).collect()
+    }
+
+    /// Hourly spend of a customer or subscription in `[from, to)`.
+    pub async fn hourly_spend(
+        &mut self,
+        tenant: TenantId,
+        scope_id: &str,
+        currency: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<HourlySpend>> {
+        let rows = sqlx::query(
+            "SELECT meter, hour, cost_minor FROM usage_hourly WHERE tenant_id = $1 \
+             AND (customer_id = $2 OR subscription_id = $2) AND currency = $3 \
+             AND hour >= $4 AND hour < $5 ORDER BY hour",
+        )
+        .bind(tenant.to_string())
+        .bind(scope_id)
+        .bind(currency)
+        .bind(micros(from))
+        .bind(micros(to))
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HourlySpend {
+                    meter: r.text("meter")?,
+                    hour: r.at("hour")?,
+                    cost_minor: r.int("cost_minor")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A scope's spend in a local month (`2026-03`), in minor units.
+    pub async fn monthly_spend(
+        &mut self,
+        tenant: TenantId,
+        scope_id: &str,
+        month: &str,
+        currency: &str,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT cost_minor FROM usage_monthly WHERE tenant_id = $1 AND scope_id = $2 \
+             AND month = $3 AND currency = $4",
+        )
+        .bind(tenant.to_string())
+        .bind(scope_id)
+        .bind(month)
+        .bind(currency)
+        .fetch_optional(self.conn())
+        .await?;
+        Ok(row.map(|r| r.int("cost_minor")).transpose()?.unwrap_or(0))
+    }
+
+    /// A scope's spend per local day in `[from_day, to_day]` (ISO dates), oldest first.
+    pub async fn daily_spend(
+        &mut self,
+        tenant: TenantId,
+        scope_id: &str,
+        currency: &str,
+        from_day: &str,
+        to_day: &str,
+    ) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT day, cost_minor FROM usage_daily WHERE tenant_id = $1 AND scope_id = $2 \
+             AND currency = $3 AND day >= $4 AND day <= $5 ORDER BY day",
+        )
+        .bind(tenant.to_string())
+        .bind(scope_id)
+        .bind(currency)
+        .bind(from_day)
+        .bind(to_day)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.text("day")?, r.int("cost_minor")?)))
+            .collect()
+    }
+
+    /// The `(dimension, value)` pairs (meter class, region) the subscription has used.
+    pub async fn usage_footprint(
+        &mut self,
+        tenant: TenantId,
+        subscription: SubscriptionId,
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT dimension, value FROM usage_footprint WHERE tenant_id = $1 \
+             AND subscription_id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(subscription.to_string())
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.text("dimension")?, r.text("value")?)))
+            .collect()
+    }
+
+    pub async fn add_usage_footprint(
+        &mut self,
+        tenant: TenantId,
+        subscription: SubscriptionId,
+        dimension: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO usage_footprint (tenant_id, subscription_id, dimension, value, first_seen) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, subscription_id, dimension, value) DO NOTHING",
+        )
+        .bind(tenant.to_string())
+        .bind(subscription.to_string())
+        .bind(dimension)
+        .bind(value)
+        .bind(micros(at))
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// A series' detector state (JSON), locked on PostgreSQL so two batches cannot both learn
+    /// from the same old state.
+    pub async fn series_state(
+        &mut self,
+        tenant: TenantId,
+        subscription: SubscriptionId,
+        meter: &str,
+    ) -> Result<Option<String>> {
+        let sql = format!(
+            "SELECT state FROM usage_series WHERE tenant_id = $1 AND subscription_id = $2 \
+             AND meter = $3{}",
+            self.dialect.for_update()
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(subscription.to_string())
+            .bind(meter)
+            .fetch_optional(self.conn())
+            .await?;
+        row.map(|r| r.text("state")).transpose()
+    }
+
+    pub async fn save_series_state(
+        &mut self,
+        tenant: TenantId,
+        subscription: SubscriptionId,
+        meter: &str,
+        state: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO usage_series (tenant_id, subscription_id, meter, state, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, subscription_id, meter) \
+             DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(tenant.to_string())
+        .bind(subscription.to_string())
+        .bind(meter)
+        .bind(state)
+        .bind(micros(at))
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_budget(&mut self, tenant: TenantId, b: &BudgetRow) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO budgets (tenant_id, {BUDGET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(b.id.to_string())
+            .bind(&b.scope_id)
+            .bind(b.customer_id.to_string())
+            .bind(&b.spec)
+            .bind(micros(b.created_at))
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn budget(&mut self, tenant: TenantId, id: BudgetId) -> Result<BudgetRow> {
+        let sql = format!("SELECT {BUDGET_COLUMNS} FROM budgets WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        budget(&row)
+    }
+
+    pub async fn list_budgets(
+        &mut self,
+        tenant: TenantId,
+        customer: Option<CustomerId>,
+        page: &PageRequest,
+    ) -> Result<Page<BudgetRow>> {
+        let sql = format!(
+            "SELECT {BUDGET_COLUMNS} FROM budgets WHERE tenant_id = $1 AND id > $2 \
+             AND ($3 = '' OR customer_id = $3) ORDER BY id LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(customer.map(|c| c.to_string()).unwrap_or_default())
+            .bind(page.fetch_limit())
+            .fetch_all(self.conn())
+            .await?;
+        let budgets = rows.iter().map(budget).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(budgets, page, |b| b.id.to_string()))
+    }
+
+    /// Every budget watching this customer or subscription.
+    pub async fn budgets_watching(
+        &mut self,
+        tenant: TenantId,
+        scope_id: &str,
+    ) -> Result<Vec<BudgetRow>> {
+        let sql = format!(
+            "SELECT {BUDGET_COLUMNS} FROM budgets WHERE tenant_id = $1 AND scope_id = $2 ORDER BY id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(scope_id)
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter().map(budget).collect()
+    }
+
+    /// The `(percent, basis)` thresholds already alerted for a budget in a period.
+    pub async fn alerted_thresholds(
+        &mut self,
+        tenant: TenantId,
+        budget_key: &str,
+        period_key: &str,
+    ) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT percent, basis FROM budget_alerted WHERE tenant_id = $1 AND budget_key = $2 \
+             AND period_key = $3",
+        )
+        .bind(tenant.to_string())
+        .bind(budget_key)
+        .bind(period_key)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.int("percent")?, r.text("basis")?)))
+            .collect()
+    }
+
+    /// Records a threshold as alerted; `false` when a concurrent batch already did, in which
+    /// case no second alert may be raised.
+    pub async fn mark_alerted(
+        &mut self,
+        tenant: TenantId,
+        budget_key: &str,
+        period_key: &str,
+        percent: u16,
+        basis: &str,
+        alert: AlertId,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO budget_alerted (tenant_id, budget_key, period_key, percent, basis, alert_id) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (tenant_id, budget_key, period_key, percent, basis) DO NOTHING",
+        )
+        .bind(tenant.to_string())
+        .bind(budget_key)
+        .bind(period_key)
+        .bind(i64::from(percent))
+        .bind(basis)
+        .bind(alert.to_string())
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn insert_alert(&mut self, tenant: TenantId, a: &AlertRow) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO alerts (tenant_id, {ALERT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(a.id.to_string())
+            .bind(&a.kind)
+            .bind(a.customer_id.to_string())
+            .bind(a.subscription_id.map(|s| s.to_string()))
+            .bind(&a.status)
+            .bind(&a.sentence)
+            .bind(&a.details)
+            .bind(micros(a.created_at))
+            .bind(micros(a.updated_at))
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn alert(&mut self, tenant: TenantId, id: AlertId) -> Result<AlertRow> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE tenant_id = $1 AND id = $2{}",
+            self.dialect.for_update()
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        alert(&row)
+    }
+
+    pub async fn list_alerts(
+        &mut self,
+        tenant: TenantId,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AlertRow>> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE tenant_id = $1 AND id > $2 \
+             AND ($3 = '' OR kind = $3) AND ($4 = '' OR customer_id = $4) \
+             AND ($5 = '' OR status = $5) ORDER BY id LIMIT $6"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(filter.kind.clone().unwrap_or_default())
+            .bind(
+                filter
+                    .customer_id
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            )
+            .bind(filter.status.clone().unwrap_or_default())
+            .bind(page.fetch_limit())
+            .fetch_all(self.conn())
+            .await?;
+        let alerts = rows.iter().map(alert).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(alerts, page, |a| a.id.to_string()))
+    }
+
+    pub async fn set_alert_status(
+        &mut self,
+        tenant: TenantId,
+        id: AlertId,
+        status: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE alerts SET status = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(status)
+        .bind(micros(at))
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+}
