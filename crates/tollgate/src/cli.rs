@@ -46,6 +46,31 @@ pub enum Command {
     /// Check the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Spend anomaly tools for analysts.
+    #[command(subcommand)]
+    Anomalies(AnomaliesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnomaliesCommand {
+    /// Score a `timestamp,value` CSV with the server's detector, in order and without look-ahead;
+    /// writes `timestamp,value,score,is_anomaly` to stdout.
+    Score {
+        /// The CSV file (`-` for standard input).
+        file: PathBuf,
+        /// Points are hours or days.
+        #[arg(long, value_enum, default_value = "hourly")]
+        granularity: Granularity,
+        /// The customer's trust tier: newer customers are held to a tighter threshold.
+        #[arg(long, default_value = "new")]
+        tier: tollgate_core::customers::TrustTier,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Granularity {
+    Hourly,
+    Daily,
 }
 
 #[derive(Debug, Args)]

@@ -16,11 +16,20 @@ use tollgate_server::{AppState, Application, Connectors, ServerConfig, issue_key
 use tollgate_store::{Store, StoreError, page::PageRequest};
 
 use crate::cli::{
-    AuditCommand, Cli, Command, InitArgs, KeyCommand, ServeArgs, StoreArgs, TenantArgs,
-    TenantCommand,
+    AnomaliesCommand, AuditCommand, Cli, Command, Granularity, InitArgs, KeyCommand, ServeArgs,
+    StoreArgs, TenantArgs, TenantCommand,
 };
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Offline tools need no store: they must not create a data directory as a side effect.
+    if let Command::Anomalies(AnomaliesCommand::Score {
+        file,
+        granularity,
+        tier,
+    }) = &cli.command
+    {
+        return score_anomalies(file, *granularity, *tier);
+    }
     let store = open(&cli.store).await?;
     match cli.command {
         Command::Serve(args) => serve(store, *args).await?,
@@ -124,7 +133,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(AuditCommand::Verify { tenant, json }) => {
             return verify(&store, tenant, json).await;
         }
+        Command::Anomalies(_) => unreachable!("offline commands return before the store is opened"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn score_anomalies(
+    file: &std::path::Path,
+    granularity: Granularity,
+    tier: tollgate_core::customers::TrustTier,
+) -> anyhow::Result<ExitCode> {
+    use tollgate_core::usage::{ColdStartPrior, Detector, DetectorConfig, score_csv};
+    let detector = Detector::new(match granularity {
+        Granularity::Hourly => DetectorConfig::hourly(),
+        Granularity::Daily => DetectorConfig::daily(),
+    });
+    let prior = ColdStartPrior {
+        population_median: None,
+        tier,
+    };
+    let stdout = std::io::stdout().lock();
+    let summary = if file.as_os_str() == "-" {
+        score_csv(std::io::stdin().lock(), stdout, &detector, prior)
+    } else {
+        let input =
+            std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        score_csv(std::io::BufReader::new(input), stdout, &detector, prior)
+    }
+    .with_context(|| format!("scoring {}", file.display()))?;
+    eprintln!("{} points, {} anomalies", summary.points, summary.anomalies);
     Ok(ExitCode::SUCCESS)
 }
 

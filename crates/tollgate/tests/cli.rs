@@ -249,3 +249,41 @@ async fn audit_verify_catches_tampering_on_sqlite() {
 async fn audit_verify_catches_tampering_on_postgres() {
     verify_catches_a_tampered_row(Engine::Postgres).await;
 }
+
+#[tokio::test]
+async fn anomalies_score_flags_the_spike_without_touching_a_store() {
+    let place = place().await;
+    let mut csv = String::from("timestamp,value\n");
+    for hour in 0..24 * 21 {
+        let daily = (std::f64::consts::TAU * f64::from(hour % 24) / 24.0).sin();
+        let value = if hour == 24 * 20 + 3 {
+            400.0
+        } else {
+            10.0 + 5.0 * daily
+        };
+        csv.push_str(&format!(
+            "2026-10-{:02}T{:02}:00:00Z,{value:.2}\n",
+            1 + hour / 24,
+            hour % 24
+        ));
+    }
+    let file = place.dir.path().join("series.csv");
+    std::fs::write(&file, csv).unwrap();
+    let output = place.run(&["anomalies", "score", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert_eq!(out.lines().next(), Some("timestamp,value,score,is_anomaly"));
+    assert_eq!(out.lines().count(), 1 + 24 * 21, "one row out per row in");
+    let flagged: Vec<_> = out.lines().filter(|l| l.ends_with(",true")).collect();
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert!(flagged[0].starts_with("2026-10-21T03:00:00Z,400.00,"));
+    assert!(
+        !place.data_dir().exists(),
+        "an offline tool creates no data directory"
+    );
+
+    std::fs::write(&file, "timestamp,value\n2026-10-01T00:00:00Z,abc\n").unwrap();
+    let output = place.run(&["anomalies", "score", file.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("line 2"), "{}", stderr(&output));
+}
