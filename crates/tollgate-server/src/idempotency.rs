@@ -59,7 +59,11 @@ async fn prepare(state: &AppState, request: Request) -> Result<Prepared, ApiErro
         .get::<Caller>()
         .ok_or(ApiError::Unauthorized)?;
     let (parts, body) = request.into_parts();
-    let limit = state.config().body_limit;
+    // The largest limit any route has; each route's extractor applies its own afterwards.
+    let limit = state
+        .config()
+        .body_limit
+        .max(state.config().batch_body_limit);
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::TooLarge(limit))?;

@@ -35,6 +35,51 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// A batch of records: a JSON array (`application/json`) or one JSON object per line
+/// (`application/x-ndjson`), under the larger batch size limit. Each element stays a raw value
+/// so the route can name `[i].field` in its own validation.
+pub struct BatchBody(pub serde_json::Value);
+
+impl FromRequest<AppState> for BatchBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let mime = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let ndjson = matches!(
+            mime.as_str(),
+            "application/x-ndjson" | "application/jsonl" | "application/ndjson"
+        );
+        if !ndjson && mime != "application/json" {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let limit = state.config().batch_body_limit;
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|_| ApiError::TooLarge(limit))?;
+        if !ndjson {
+            return parse(&bytes).map(BatchBody);
+        }
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| ApiError::MalformedJson(format!("the body is not UTF-8: {e}")))?;
+        let records = text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(i, line)| {
+                serde_json::from_str(line)
+                    .map_err(|e| ApiError::MalformedJson(format!("line {}: {e}", i + 1)))
+            })
+            .collect::<Result<Vec<serde_json::Value>, _>>()?;
+        Ok(BatchBody(serde_json::Value::Array(records)))
+    }
+}
+
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {

@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Largest body of a batch route such as `POST /v1/usage` (10,000 records).
+    pub batch_body_limit: usize,
     pub request_timeout: Duration,
     /// Lookup tables for the signals; `None` uses the shipped ones.
     pub reference_data: Option<&'static tollgate_core::refdata::ReferenceData>,
@@ -42,6 +44,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit: 1024 * 1024,
+            batch_body_limit: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             reference_data: None,
         }

@@ -31,7 +31,7 @@ use super::{
 use crate::{
     ctx::{Ctx, WriteFacts},
     error::{ApiError, ApiResult},
-    json::{JsonBody, from_value},
+    json::{BatchBody, from_value},
 };
 
 /// How far back a new series looks for other subscriptions' use of the same meter.
@@ -54,13 +54,14 @@ pub struct IngestOut {
 type Series = BTreeMap<(SubscriptionId, String, String), BTreeMap<DateTime<Utc>, BTreeSet<String>>>;
 
 /// Ingest usage records.
-#[utoipa::path(post, path = "/v1/usage", tag = "spend watch", request_body = Vec<UsageRecordInput>,
+#[utoipa::path(post, path = "/v1/usage", tag = "spend watch",
+    request_body(content(
+        (Vec<UsageRecordInput> = "application/json"),
+        (UsageRecordInput = "application/x-ndjson"),
+    )),
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
     responses((status = 200, body = IngestOut), (status = 422, body = crate::error::Problem)))]
-pub async fn ingest(
-    ctx: Ctx<WriteFacts>,
-    JsonBody(body): JsonBody<serde_json::Value>,
-) -> ApiResult<Response> {
+pub async fn ingest(ctx: Ctx<WriteFacts>, BatchBody(body): BatchBody) -> ApiResult<Response> {
     // Parsed as JSON first, so a syntax error is a 400 whatever the body's shape.
     let inputs: Vec<UsageRecordInput> = from_value(body)?;
     let records = parse_batch(inputs).map_err(ApiError::Invalid)?;

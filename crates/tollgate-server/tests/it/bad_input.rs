@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tollgate_core::{CustomerId, SubscriptionId, tenancy::Role};
 
 use crate::{
-    harness::{BODY_LIMIT, TestApp, customer_body, documented_routes, policy},
+    harness::{BATCH_BODY_LIMIT, TestApp, customer_body, documented_routes, policy},
     on_both_engines,
 };
 
@@ -1064,7 +1064,7 @@ fn invoice_body(customer: &str, number: &str) -> Value {
 fn common_flaws(valid: &Value) -> Vec<Flaw> {
     let json = Some("application/json");
     let valid_text = valid.to_string();
-    let padding = json!("x".repeat(BODY_LIMIT));
+    let padding = json!("x".repeat(BATCH_BODY_LIMIT));
     let padded = match valid {
         Value::Array(items) => Value::Array(items.iter().cloned().chain([padding]).collect()),
         _ => {

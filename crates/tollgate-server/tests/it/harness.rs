@@ -16,6 +16,8 @@ use tollgate_server::{AppState, Application, ServerConfig, issue_key};
 use tollgate_store::{Store, testing};
 
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// The batch routes' limit (`POST /v1/usage`); a body this large is too large everywhere.
+pub const BATCH_BODY_LIMIT: usize = 4 * BODY_LIMIT;
 
 pub fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z")
@@ -71,6 +73,7 @@ impl TestApp {
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             body_limit: BODY_LIMIT,
+            batch_body_limit: BATCH_BODY_LIMIT,
             ..ServerConfig::default()
         };
         let state =

@@ -365,7 +365,75 @@ async fn alerts_are_acknowledged_and_resolved(app: &TestApp) {
     );
 }
 
+async fn ndjson_and_batches_beyond_the_regular_body_limit_are_taken(app: &TestApp) {
+    let (_, subscription) = customer_and_subscription(app, "bulk").await;
+    let start = at("2026-11-01T00:00:00Z");
+    // Over the harness's 64 KiB body limit, well under the batch limit.
+    let batch: Vec<Value> = (0..400)
+        .map(|i| {
+            cpu(
+                &subscription,
+                &format!("bulk-{i}"),
+                "0.10",
+                start + Duration::hours(i),
+            )
+        })
+        .collect();
+    let text = serde_json::to_string(&batch).unwrap();
+    assert!(text.len() > crate::harness::BODY_LIMIT);
+    let body = ingest(app, Value::Array(batch.clone())).await;
+    assert_eq!(body["accepted"], 400, "{body}");
+
+    let lines: String = batch
+        .iter()
+        .map(|r| format!("{r}\n"))
+        .chain((400..410).map(|i| {
+            format!(
+                "{}\n",
+                cpu(
+                    &subscription,
+                    &format!("bulk-{i}"),
+                    "0.10",
+                    start + Duration::hours(i)
+                )
+            )
+        }))
+        .collect();
+    let (status, body) = crate::harness::send(
+        app.request(
+            reqwest::Method::POST,
+            "/v1/usage",
+            Some(app.a.key(Role::Ingest)),
+        )
+        .header("content-type", "application/x-ndjson")
+        .body(lines),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(10), Some(400))
+    );
+
+    let (status, problem) = crate::harness::send(
+        app.request(
+            reqwest::Method::POST,
+            "/v1/usage",
+            Some(app.a.key(Role::Ingest)),
+        )
+        .header("content-type", "application/x-ndjson")
+        .body("{\"record_id\": \"x\"}\nnot json\n"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("line 2"),
+        "{problem}"
+    );
+}
+
 on_both_engines!(
+    ndjson_and_batches_beyond_the_regular_body_limit_are_taken,
     resending_is_a_no_op_and_bad_batches_write_nothing,
     thresholds_alert_once_per_period,
     a_crypto_mining_takeover_alerts_within_the_hour,
