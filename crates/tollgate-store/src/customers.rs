@@ -186,12 +186,7 @@ impl Tx {
     ) -> Result<Customer> {
         let lock = if lock { self.dialect.for_update() } else { "" };
         let sql = format!("SELECT {COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2{lock}");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.conn())
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = self.row_by_id(sql, tenant, &id.to_string()).await?;
         customer(&row)
     }
 

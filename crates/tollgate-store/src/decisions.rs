@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use tollgate_core::{CustomerId, DecisionId, TenantId};
 
 use crate::{
-    Result, StoreError, Tx,
+    Result, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros},
 };
@@ -140,12 +140,7 @@ impl Tx {
     pub async fn decision(&mut self, tenant: TenantId, id: DecisionId) -> Result<DecisionRow> {
         let sql =
             format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE tenant_id = $1 AND id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.conn())
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = self.row_by_id(sql, tenant, &id.to_string()).await?;
         decision(&row)
     }
 
@@ -226,15 +221,8 @@ impl Tx {
     }
 
     pub async fn payment_method(&mut self, tenant: TenantId, id: &str) -> Result<ScreenedRow> {
-        let row = sqlx::query(
-            "SELECT id, customer_id, facts, status, decision_id, created_at FROM payment_methods \
-             WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(id)
-        .fetch_optional(self.conn())
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        let row = self.row_by_id("SELECT id, customer_id, facts, status, decision_id, created_at FROM payment_methods \
+             WHERE tenant_id = $1 AND id = $2".to_owned(), tenant, id).await?;
         screened(&row)
     }
 
@@ -266,14 +254,7 @@ impl Tx {
     }
 
     pub async fn order(&mut self, tenant: TenantId, id: &str) -> Result<ScreenedRow> {
-        let row = sqlx::query(
-            "SELECT id, customer_id, facts, status, decision_id, created_at FROM orders WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(id)
-        .fetch_optional(self.conn())
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        let row = self.row_by_id("SELECT id, customer_id, facts, status, decision_id, created_at FROM orders WHERE tenant_id = $1 AND id = $2".to_owned(), tenant, id).await?;
         screened(&row)
     }
 

@@ -71,12 +71,7 @@ impl Tx {
 
     pub async fn key(&mut self, tenant: TenantId, id: KeyId) -> Result<ApiKey> {
         let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.conn())
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = self.row_by_id(sql, tenant, &id.to_string()).await?;
         api_key(&row)
     }
 

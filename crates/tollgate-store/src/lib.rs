@@ -26,6 +26,7 @@ use sqlx::{
     AnyPool, Executor,
     any::{AnyConnectOptions, AnyPoolOptions},
 };
+use tollgate_core::TenantId;
 
 pub use audit::AuditFilter;
 pub use collections::{InvoiceFilter, InvoiceRow, InvoiceStatus};
@@ -197,5 +198,21 @@ impl Tx {
 
     fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
+    }
+
+    /// The one row `sql` selects with `$1` bound to the tenant and `$2` to the id; a missing
+    /// row, like another tenant's, is `NotFound`.
+    async fn row_by_id(
+        &mut self,
+        sql: String,
+        tenant: TenantId,
+        id: &str,
+    ) -> Result<sqlx::any::AnyRow> {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 }

@@ -93,12 +93,7 @@ impl Tx {
         id: SubscriptionId,
     ) -> Result<Subscription> {
         let sql = format!("SELECT {COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.conn())
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = self.row_by_id(sql, tenant, &id.to_string()).await?;
         subscription(&row)
     }
 
@@ -170,12 +165,7 @@ impl Tx {
         let lock = self.dialect.for_update();
         let sql =
             format!("SELECT {COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id = $2{lock}");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.conn())
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = self.row_by_id(sql, tenant, &id.to_string()).await?;
         let before = subscription(&row)?;
         if !before.status.can_become(status) {
             return Err(StoreError::Conflict(format!(

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use tollgate_core::{CustomerId, TenantId, VerificationId};
 
 use crate::{
-    Result, StoreError, Tx,
+    Result, Tx,
     row::{RowExt, micros},
 };
 
@@ -77,12 +77,7 @@ impl Tx {
         let lock = self.dialect.for_update();
         let sql =
             format!("SELECT {COLUMNS} FROM verifications WHERE tenant_id = $1 AND id = $2{lock}");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.conn())
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = self.row_by_id(sql, tenant, &id.to_string()).await?;
         verification(&row)
     }
 
