@@ -139,6 +139,31 @@ prefixed_id!(
 prefixed_id!(
     /// A spend-watch alert: a budget threshold crossed or a usage anomaly.
     AlertId, "alr");
+prefixed_id!(
+    /// An action in the outbox: an e-mail, a webhook, a call to the vendor. Its id is the
+    /// idempotency key the receiver sees on every attempt.
+    ActionId, "act");
+prefixed_id!(
+    /// One dunning episode: a customer's stretch of overdue debt in one currency.
+    EpisodeId, "dun");
+prefixed_id!(
+    /// A notice from the vendor or an abuse desk about a customer's subscription.
+    NoticeId, "ntc");
+prefixed_id!(
+    /// A case gathering what is known about one customer's problem.
+    CaseId, "case");
+prefixed_id!(
+    /// A partner's endpoint subscribed to Tollgate's outbound webhook events.
+    WebhookId, "whk");
+prefixed_id!(
+    /// An activity-log record taken in from the vendor.
+    ActivityId, "log");
+prefixed_id!(
+    /// Money the reseller sent back to a customer out of a payment.
+    RefundId, "rfd");
+prefixed_id!(
+    /// A top-up or draw on a customer's prepaid balance.
+    PrepaidEntryId, "ppe");
 
 #[cfg(test)]
 mod tests {

@@ -43,18 +43,21 @@ macro_rules! str_enum {
 
 pub mod activity;
 pub mod audit;
+pub mod cases;
 pub mod clock;
 pub mod collections;
 pub mod customers;
 pub mod decisions;
 pub mod id;
 pub mod money;
+pub mod outbox;
 pub mod refdata;
 pub mod rules;
 pub mod signals;
 pub mod tenancy;
 pub mod usage;
 pub mod validate;
+pub mod webhooks;
 
 pub use clock::Clock;
 pub use id::*;

@@ -51,7 +51,8 @@ pub struct Ctx<P> {
     pub state: AppState,
     pub caller: Caller,
     idempotency: Option<Idempotency>,
-    _needs: PhantomData<P>,
+    // `fn() -> P` keeps the context Send + Sync whatever the marker type.
+    _needs: PhantomData<fn() -> P>,
 }
 
 impl<P: Needs> FromRequestParts<AppState> for Ctx<P> {
@@ -69,6 +70,22 @@ impl<P: Needs> FromRequestParts<AppState> for Ctx<P> {
             state: state.clone(),
             caller,
             idempotency: parts.extensions.get::<Idempotency>().cloned(),
+            _needs: PhantomData,
+        })
+    }
+}
+
+impl<P: Needs> Ctx<P> {
+    /// The context of a caller authenticated some other way than by bearer key (the console's
+    /// session), checked for the permission like the extractor checks it.
+    pub fn for_caller(state: &AppState, caller: Caller) -> Result<Self, ApiError> {
+        if !caller.role.allows(P::PERMISSION) {
+            return Err(ApiError::Forbidden(P::WHAT));
+        }
+        Ok(Self {
+            state: state.clone(),
+            caller,
+            idempotency: None,
             _needs: PhantomData,
         })
     }
@@ -105,14 +122,7 @@ impl<P> Ctx<P> {
         object_id: impl ToString,
         data: impl Serialize,
     ) -> ApiResult<()> {
-        let entry = AuditEntry {
-            actor: self.actor(),
-            action: action.to_owned(),
-            object_id: object_id.to_string(),
-            data: serde_json::to_value(data).map_err(|e| ApiError::Internal(e.to_string()))?,
-        };
-        tx.append_audit(self.tenant(), self.now(), entry).await?;
-        Ok(())
+        audit_as(self, tx, action, object_id, data).await
     }
 
     /// Commits `tx` and answers with `body`. With an `Idempotency-Key`, the answer is stored in
@@ -148,7 +158,11 @@ impl<P> Ctx<P> {
                 return replay(&first, &idem.request_hash);
             }
         }
+        let wake = tx.enqueued_actions();
         tx.commit().await?;
+        if wake {
+            self.state.outbox_wakeup().wake();
+        }
         Ok(json_response(status, text))
     }
 }
@@ -160,4 +174,76 @@ pub fn json_response(status: StatusCode, body: String) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Who acts, for which tenant, and when: a request's caller or a background job. Code shared by
+/// handlers and jobs (raising an alert, recording a transition) takes `&impl Acting`.
+pub trait Acting: Sync {
+    fn tenant(&self) -> TenantId;
+    fn actor(&self) -> Actor;
+    fn now(&self) -> DateTime<Utc>;
+}
+
+impl<P> Acting for Ctx<P> {
+    fn tenant(&self) -> TenantId {
+        Ctx::tenant(self)
+    }
+    fn actor(&self) -> Actor {
+        Ctx::actor(self)
+    }
+    fn now(&self) -> DateTime<Utc> {
+        Ctx::now(self)
+    }
+}
+
+/// A background job acting for one tenant at one instant (the job's clock reading).
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub tenant: TenantId,
+    pub name: &'static str,
+    pub now: DateTime<Utc>,
+}
+
+impl Acting for Job {
+    fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+    fn actor(&self) -> Actor {
+        Actor::Job {
+            name: self.name.to_owned(),
+        }
+    }
+    fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+}
+
+impl Job {
+    pub async fn audit(
+        &self,
+        tx: &mut Tx,
+        action: &str,
+        object_id: impl ToString,
+        data: impl Serialize,
+    ) -> ApiResult<()> {
+        audit_as(self, tx, action, object_id, data).await
+    }
+}
+
+/// Appends to the actor's tenant's audit chain inside `tx`.
+pub async fn audit_as(
+    who: &impl Acting,
+    tx: &mut Tx,
+    action: &str,
+    object_id: impl ToString,
+    data: impl Serialize,
+) -> ApiResult<()> {
+    let entry = AuditEntry {
+        actor: who.actor(),
+        action: action.to_owned(),
+        object_id: object_id.to_string(),
+        data: serde_json::to_value(data).map_err(|e| ApiError::Internal(e.to_string()))?,
+    };
+    tx.append_audit(who.tenant(), who.now(), entry).await?;
+    Ok(())
 }

@@ -21,6 +21,7 @@ use tollgate_core::{
         CustomerState, ListMatches, SignupFacts, email, geo,
         links::{LinkCounts, LinkKeys},
     },
+    webhooks::EventType,
 };
 use tollgate_store::{DecisionRow, ListItemFilter, Tx};
 
@@ -293,7 +294,8 @@ impl Recorded {
         }
     }
 
-    /// Stores the decision and puts it on the audit chain under the deciding policy.
+    /// Stores the decision, puts it on the audit chain under the deciding policy and publishes
+    /// `decision.created` to the tenant's webhook endpoints, all in `tx`.
     pub async fn save(&self, tx: &mut Tx, tenant: TenantId, subject_id: &str) -> ApiResult<()> {
         let d = &self.decision;
         tx.insert_decision(
@@ -334,7 +336,9 @@ impl Recorded {
             },
         )
         .await?;
-        Ok(())
+        let mut data = serde_json::to_value(d).map_err(|e| ApiError::Internal(e.to_string()))?;
+        data["subject_id"] = subject_id.into();
+        crate::webhooks::publish(tx, tenant, EventType::DecisionCreated, data, d.decided_at).await
     }
 }
 

@@ -5,12 +5,18 @@ pub mod api;
 
 pub use api::keys::{CreatedKey, issue as issue_key};
 pub mod auth;
+pub mod console;
 pub mod ctx;
 pub mod decide;
+pub mod email;
 pub mod error;
 pub mod idempotency;
+pub mod jobs;
 pub mod json;
 pub mod metrics;
+pub mod outbox;
+pub mod vendor;
+pub mod webhooks;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -60,6 +66,14 @@ pub struct AppState(Arc<Inner>);
 pub struct Connectors {
     pub sms: Option<Arc<dyn tollgate_connectors::sms::SmsSender>>,
     pub bureau: Option<Arc<dyn tollgate_connectors::bureau::BusinessBureau>>,
+    pub mailer: Option<Arc<dyn tollgate_connectors::email::Mailer>>,
+    /// Microsoft Partner Center: suspensions, entitlements, fraud event status, budgets, and
+    /// reading fraud events. Configure it without retries; the outbox retries.
+    pub partner_center: Option<Arc<dyn tollgate_connectors::partner_center::PartnerCenter>>,
+    /// Checks Partner Center's webhook signatures; with `partner_center`, enables
+    /// `POST /v1/connectors/partner-center/events/{tenant}`.
+    pub partner_center_webhooks:
+        Option<Arc<tollgate_connectors::partner_center::webhook::WebhookVerifier>>,
 }
 
 struct Inner {
@@ -68,6 +82,8 @@ struct Inner {
     policies: decide::PolicyCache,
     clock: Arc<dyn Clock>,
     config: ServerConfig,
+    outbox: outbox::OutboxConfig,
+    outbox_wakeup: Arc<outbox::Wakeup>,
 }
 
 impl AppState {
@@ -87,6 +103,8 @@ impl AppState {
             policies: decide::PolicyCache::default(),
             clock,
             config,
+            outbox: outbox::OutboxConfig::default(),
+            outbox_wakeup: Arc::default(),
         }))
     }
 
@@ -123,6 +141,14 @@ impl AppState {
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
     }
+
+    pub fn outbox_config(&self) -> &outbox::OutboxConfig {
+        &self.0.outbox
+    }
+
+    pub fn outbox_wakeup(&self) -> &Arc<outbox::Wakeup> {
+        &self.0.outbox_wakeup
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -131,7 +157,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let metrics = metrics::handle();
     let timeout = state.config().request_timeout;
-    api::routes(state, metrics)
+    api::routes(state.clone(), metrics)
+        .merge(console::routes(state))
         .layer(middleware::from_fn(metrics::record))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -1,4 +1,4 @@
-//! Collections facts (invoices, voids, credit notes, payments, chargebacks) and the ordered
+//! Collections facts (invoices, voids, credit notes, payments, refunds, chargebacks) and the ordered
 //! log of what changed each customer's account, from which the core engine rebuilds it.
 
 use std::collections::HashMap;
@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use tollgate_core::{
-    CreditNoteId, Currency, CustomerId, DisputeId, InvoiceId, Money, PaymentId, TenantId,
+    CreditNoteId, Currency, CustomerId, DisputeId, InvoiceId, Money, PaymentId, RefundId, TenantId,
     collections::{
         Account, AccountFact, AllocationRequest, Chargeback, CreditNote, Invoice, InvoiceLine,
-        InvoiceVoid, OpenInvoice, Payment,
+        InvoiceVoid, OpenInvoice, Payment, Refund,
     },
 };
 
@@ -83,6 +83,7 @@ enum FactKind {
     Void,
     CreditNote,
     Payment,
+    Refund,
     Chargeback,
 }
 
@@ -93,6 +94,7 @@ impl FactKind {
             FactKind::Void => "void",
             FactKind::CreditNote => "credit_note",
             FactKind::Payment => "payment",
+            FactKind::Refund => "refund",
             FactKind::Chargeback => "chargeback",
         }
     }
@@ -213,6 +215,29 @@ impl Tx {
             .ok_or(StoreError::NotFound)?;
         let mut lines = self.invoice_lines(&[id]).await?;
         invoice_row(&row, lines.remove(&id).unwrap_or_default())
+    }
+
+    /// The invoice with this number, if the tenant has one: a bulk import skips what it stored
+    /// before.
+    pub async fn invoice_by_number(
+        &mut self,
+        tenant: TenantId,
+        number: &str,
+    ) -> Result<Option<InvoiceRow>> {
+        let sql = format!(
+            "SELECT {INVOICE_COLUMNS} {INVOICE_FROM} WHERE i.tenant_id = $1 AND i.number = $2"
+        );
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(number)
+            .fetch_optional(self.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id: InvoiceId = row.parsed("id")?;
+        let mut lines = self.invoice_lines(&[id]).await?;
+        invoice_row(&row, lines.remove(&id).unwrap_or_default()).map(Some)
     }
 
     pub async fn list_invoices(
@@ -443,6 +468,42 @@ impl Tx {
         payment_row(&row, allocations)
     }
 
+    /// Records a refund out of a payment of `customer`.
+    pub async fn insert_refund(
+        &mut self,
+        tenant: TenantId,
+        customer: CustomerId,
+        id: RefundId,
+        refund: &Refund,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO refunds (id, tenant_id, payment_id, amount_minor, currency, reason, \
+             refunded_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .bind(refund.payment_id.to_string())
+        .bind(minor(refund.amount)?)
+        .bind(refund.amount.currency.to_string())
+        .bind(reason.map(str::to_owned))
+        .bind(micros(refund.refunded_at))
+        .bind(micros(at))
+        .execute(self.conn())
+        .await?;
+        self.log_fact(
+            tenant,
+            customer,
+            refund.amount.currency,
+            FactKind::Refund,
+            &id.to_string(),
+            at,
+        )
+        .await
+        .map(drop)
+    }
+
     /// Records one status report of a chargeback against a payment of `customer`.
     pub async fn insert_chargeback(
         &mut self,
@@ -639,6 +700,27 @@ impl Tx {
             );
         }
 
+        let refunds = sqlx::query(
+            "SELECT r.id, r.payment_id, r.amount_minor, r.refunded_at \
+             FROM refunds r JOIN payments p ON p.id = r.payment_id \
+             WHERE r.tenant_id = $1 AND p.customer_id = $2 AND r.currency = $3",
+        )
+        .bind(&t)
+        .bind(&c)
+        .bind(&cur)
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|r| {
+            let refund = Refund {
+                payment_id: r.parsed("payment_id")?,
+                amount: money(r, "amount_minor", currency)?,
+                refunded_at: r.at("refunded_at")?,
+            };
+            Ok((r.parsed("id")?, refund))
+        })
+        .collect::<Result<HashMap<RefundId, Refund>>>()?;
+
         let chargebacks = sqlx::query(
             "SELECT b.id, b.seq, b.payment_id, b.amount_minor, b.reason, b.status, b.updated_at \
              FROM chargebacks b JOIN payments p ON p.id = b.payment_id \
@@ -698,6 +780,11 @@ impl Tx {
                             .get(&id)
                             .ok_or_else(|| missing("payment", &ref_id))?;
                         AccountFact::PaymentReceived(payment.clone())
+                    }
+                    "refund" => {
+                        let id: RefundId = entry.parsed("ref_id")?;
+                        let refund = refunds.get(&id).ok_or_else(|| missing("refund", &ref_id))?;
+                        AccountFact::PaymentRefunded(refund.clone())
                     }
                     "chargeback" => {
                         let _: DisputeId = entry.parsed("ref_id")?;

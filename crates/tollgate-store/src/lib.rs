@@ -3,15 +3,20 @@
 //! engines differ — how a write transaction starts, how a row is locked — go through [`Dialect`].
 //! Each pillar is a module of methods on [`Tx`], so one transaction can span pillars.
 
+mod activity;
 mod audit;
+mod cases;
 mod collections;
 mod customers;
 mod decisions;
+mod dunning;
 mod error;
 mod idempotency;
 mod keys;
+mod outbox;
 pub mod page;
 mod policies;
+mod prepaid;
 mod row;
 mod subscriptions;
 mod tenants;
@@ -19,8 +24,10 @@ mod tenants;
 pub mod testing;
 mod usage;
 mod verifications;
+mod webhooks;
+mod writer;
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     AnyPool, Executor,
@@ -28,17 +35,29 @@ use sqlx::{
 };
 use tollgate_core::TenantId;
 
+pub use activity::{ActivityEpisode, ActivityRow, VmWrite};
 pub use audit::AuditFilter;
+pub use cases::{CaseFilter, NoticeFilter, PlaybookRow, QuarantinedEvent};
 pub use collections::{InvoiceFilter, InvoiceRow, InvoiceStatus};
 pub use customers::{CustomerFilter, CustomerPatch, NewCustomer};
 pub use decisions::{DecisionFilter, DecisionRow, ScreenedRow, WindowCounts};
+#[cfg(feature = "testing")]
+pub use dunning::seed::SeedInvoice;
+pub use dunning::{
+    DunningPolicyRow, EpisodeFilter, EpisodeRow, EpisodeStatus, PauseRow, ScreenBatch, StepRow,
+};
 pub use error::StoreError;
 pub use idempotency::StoredResponse;
 pub use keys::NewKey;
+pub use outbox::{ActionFilter, ActionRow, AttemptRow, FinishedAttempt, NewAction};
 pub use policies::{ListItem, ListItemFilter, PolicyRow};
+pub use prepaid::PrepaidEntryRow;
 pub use subscriptions::{NewSubscription, SubscriptionFilter};
-pub use usage::{AlertFilter, AlertRow, BudgetRow, HourlySpend, UsageBuckets, UsageRow};
+pub use usage::{
+    AlertFilter, AlertRow, BudgetRow, HourlySpend, HourlyUsage, PeriodUsage, UsageRow,
+};
 pub use verifications::VerificationRow;
+pub use webhooks::WebhookRow;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -59,11 +78,24 @@ impl Dialect {
             Dialect::Postgres => " FOR UPDATE",
         }
     }
+
+    /// Lets concurrent PostgreSQL workers lease different rows instead of queueing on one.
+    pub(crate) fn skip_locked(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads, and on PostgreSQL writes too.
     pool: AnyPool,
+    /// On SQLite, the one connection that writes, with group commit (see [`writer`]). Writers
+    /// queue for it in order instead of colliding on the file lock, where SQLite's busy
+    /// handler sleeps with a growing back-off.
+    writer: Option<Arc<writer::Writer>>,
     dialect: Dialect,
 }
 
@@ -92,37 +124,42 @@ impl Store {
                 "unsupported database URL `{url}`: expected sqlite:// or postgres://"
             )));
         };
+        if dialect == Dialect::Sqlite && (url.contains(":memory:") || url.contains("mode=memory")) {
+            // Readers and the writer are separate connections; in memory they would be
+            // separate databases.
+            return Err(StoreError::Config(
+                "an in-memory SQLite database is not supported: use a file".into(),
+            ));
+        }
         let options = AnyConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("bad database URL: {e}")))?;
-        let pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let pool = match dialect {
+        let (pool, writer) = match dialect {
             Dialect::Sqlite => {
-                pool_options
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL lets readers run beside the writer; synchronous=FULL makes a
-                            // commit durable before the API answers 2xx, even across power loss.
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(options)
-                    .await?
+                let setup = sqlite_pool(1).connect_with(options.clone()).await?;
+                // The writer creates the file and switches it to WAL before readers open it.
+                MIGRATOR.run(&setup).await?;
+                let writer = writer::Writer::new(setup.acquire().await?.detach());
+                setup.close().await;
+                (
+                    sqlite_pool(8).connect_with(options).await?,
+                    Some(Arc::new(writer)),
+                )
             }
             Dialect::Postgres => {
-                pool_options
+                let pool = AnyPoolOptions::new()
+                    .acquire_timeout(Duration::from_secs(10))
                     .max_connections(16)
                     .connect_with(options)
-                    .await?
+                    .await?;
+                MIGRATOR.run(&pool).await?;
+                (pool, None)
             }
         };
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, dialect })
+        Ok(Self {
+            pool,
+            writer,
+            dialect,
+        })
     }
 
     /// A pool without migrations, for administrative statements (creating test schemas).
@@ -135,6 +172,7 @@ impl Store {
             .await?;
         Ok(Self {
             pool,
+            writer: None,
             dialect: Dialect::Postgres,
         })
     }
@@ -142,34 +180,37 @@ impl Store {
     /// Runs raw SQL; tests use it to tamper with rows behind the store's back.
     #[cfg(feature = "testing")]
     pub async fn execute_raw(&self, sql: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&self.pool)
+            .execute(tx.conn())
             .await?;
-        Ok(())
+        tx.commit().await
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN
-    /// IMMEDIATE`) so two writers queue on the busy timeout instead of failing on upgrade.
+    /// Starts a write transaction. On SQLite it is a savepoint in the writer's current group
+    /// (see [`writer`]); its `commit` returns once the group's `COMMIT` is durable.
     pub async fn begin(&self) -> Result<Tx> {
-        let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.pool.begin().await?,
+        let inner = match &self.writer {
+            Some(writer) => TxInner::Group(writer.begin().await?),
+            None => TxInner::Pool(self.pool.begin().await?),
         };
         Ok(Tx {
-            tx,
+            inner,
             dialect: self.dialect,
+            enqueued: false,
         })
     }
 
     /// A read-only view; the transaction gives the reads one consistent snapshot.
     pub async fn read(&self) -> Result<Tx> {
         Ok(Tx {
-            tx: self.pool.begin().await?,
+            inner: TxInner::Pool(self.pool.begin().await?),
             dialect: self.dialect,
+            enqueued: false,
         })
     }
 
@@ -180,24 +221,66 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }
 
+/// A SQLite pool whose connections are set up for durability and concurrency.
+fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(30))
+        .max_connections(max_connections)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; synchronous=FULL makes a commit
+                // durable before the API answers 2xx, even across power loss.
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+}
+
 /// A transaction across pillars; dropped without `commit`, it rolls back.
 pub struct Tx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    inner: TxInner,
     dialect: Dialect,
+    /// Outbox actions were written in this transaction.
+    enqueued: bool,
+}
+
+enum TxInner {
+    /// PostgreSQL writes, and reads on both engines.
+    Pool(sqlx::Transaction<'static, sqlx::Any>),
+    /// SQLite writes: a savepoint in the writer's group.
+    Group(writer::GroupTx),
 }
 
 impl Tx {
+    /// True when the transaction wrote outbox actions, so whoever commits it knows to wake the
+    /// outbox workers.
+    pub fn enqueued_actions(&self) -> bool {
+        self.enqueued
+    }
+
     pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        Ok(())
+        match self.inner {
+            TxInner::Pool(tx) => Ok(tx.commit().await?),
+            TxInner::Group(tx) => tx.commit().await,
+        }
     }
 
     fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+        match &mut self.inner {
+            TxInner::Pool(tx) => tx,
+            TxInner::Group(tx) => tx.conn(),
+        }
     }
 
     /// The one row `sql` selects with `$1` bound to the tenant and `$2` to the id; a missing

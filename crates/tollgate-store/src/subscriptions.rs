@@ -128,6 +128,39 @@ impl Tx {
         Ok(Page::from_rows(subs, page, |s| s.id.to_string()))
     }
 
+    /// The tenant's subscriptions among `ids` and among `vendor_ids` (vendor subscription
+    /// ids), read a few hundred per statement: a usage batch names many of them.
+    pub async fn subscriptions_among(
+        &mut self,
+        tenant: TenantId,
+        ids: &[String],
+        vendor_ids: &[String],
+    ) -> Result<Vec<Subscription>> {
+        // Binding `$n` on SQLite costs the square of a statement's parameters (see usage.rs).
+        const PER_STATEMENT: usize = 100;
+        let mut found = Vec::new();
+        for (column, keys) in [("id", ids), ("vendor_subscription_id", vendor_ids)] {
+            for chunk in keys.chunks(PER_STATEMENT) {
+                let list = (2..chunk.len() + 2)
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM subscriptions WHERE tenant_id = $1 \
+                     AND {column} IN ({list})"
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+                for key in chunk {
+                    query = query.bind(key);
+                }
+                for row in query.fetch_all(self.conn()).await? {
+                    found.push(subscription(&row)?);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     pub async fn update_subscription(
         &mut self,
         tenant: TenantId,

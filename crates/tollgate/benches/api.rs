@@ -119,6 +119,18 @@ fn scenarios() -> Vec<Scenario> {
                 })
             },
         },
+        Scenario {
+            name: "POST /v1/activity (100 records)",
+            path: "/v1/activity",
+            setup: activity_subscription,
+            body: |_, n| activity_batch(n),
+        },
+        Scenario {
+            name: "POST /v1/usage (1000 records)",
+            path: "/v1/usage",
+            setup: usage_subscriptions,
+            body: usage_batch,
+        },
     ]
 }
 
@@ -173,6 +185,182 @@ fn buyers(api: &Api) -> SetupFuture<'_> {
         }
         Ok(Value::Array(buyers))
     })
+}
+
+const ACTIVITY_SUBSCRIPTION: &str = "bench-activity-subscription";
+/// Records per `POST /v1/activity` request: events/s is req/s times this.
+const ACTIVITY_BATCH: u64 = 100;
+
+/// The customer and subscription every activity record resolves to.
+fn activity_subscription(api: &Api) -> SetupFuture<'_> {
+    Box::pin(async move {
+        let customer = api
+            .post(
+                "/v1/customers",
+                "bench-activity-customer",
+                &json!({"external_id": "bench-activity", "legal_name": "Bench Activity GmbH",
+                        "country": "DE"}),
+            )
+            .await?;
+        api.post(
+            "/v1/subscriptions",
+            "bench-activity-subscription",
+            &json!({"customer_id": customer["id"], "vendor_subscription_id": ACTIVITY_SUBSCRIPTION,
+                    "product_kind": "azure_plan", "quantity": 1}),
+        )
+        .await?;
+        Ok(Value::Null)
+    })
+}
+
+/// Request `n`: a minute of one subscription's activity in the REST shape. Mostly reads; per
+/// batch one VM creation (regions rotating, so the burst detector fires and then folds), one
+/// firewall deletion (a Sigma match), four role assignments to a pool of twenty principals,
+/// callers from a few German addresses. Every Sigma rule and built-in detector runs on each.
+fn activity_batch(n: u64) -> Value {
+    const READS: [&str; 4] = [
+        "Microsoft.Storage/storageAccounts/read",
+        "Microsoft.Compute/virtualMachines/read",
+        "Microsoft.Network/virtualNetworks/read",
+        "Microsoft.KeyVault/vaults/read",
+    ];
+    const REGIONS: [&str; 3] = ["eastus", "westeurope", "southeastasia"];
+    let base = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+        .map(|t| t.to_utc())
+        .unwrap_or_default();
+    let minute = base + chrono::Duration::minutes(i64::try_from(n).unwrap_or(0));
+    let sub = format!("/subscriptions/{ACTIVITY_SUBSCRIPTION}/resourceGroups/rg");
+    let records = (0..ACTIVITY_BATCH)
+        .map(|i| {
+            let at = minute + chrono::Duration::milliseconds(i64::try_from(i).unwrap_or(0) * 100);
+            let (operation, resource, extra) = match i {
+                0 => (
+                    "Microsoft.Compute/virtualMachines/write",
+                    format!("{sub}/providers/Microsoft.Compute/virtualMachines/vm-{n}"),
+                    json!({"location": REGIONS[usize::try_from(n % 3).unwrap_or(0)]}),
+                ),
+                50 => (
+                    "Microsoft.Network/azureFirewalls/delete",
+                    format!("{sub}/providers/Microsoft.Network/azureFirewalls/fw-{n}"),
+                    json!({}),
+                ),
+                i if i % 25 == 1 => (
+                    "Microsoft.Authorization/roleAssignments/write",
+                    format!("{sub}/providers/Microsoft.Authorization/roleAssignments/ra-{n}-{i}"),
+                    json!({"properties": {"requestbody": format!(
+                        "{{\"properties\":{{\"principalId\":\"principal-{}\"}}}}",
+                        (n + i) % 20
+                    )}}),
+                ),
+                i => (
+                    READS[usize::try_from(i % 4).unwrap_or(0)],
+                    format!("{sub}/providers/resource-{}", i % 7),
+                    json!({}),
+                ),
+            };
+            let mut record = json!({
+                "eventDataId": format!("bench-{n}-{i}"),
+                "subscriptionId": ACTIVITY_SUBSCRIPTION,
+                "operationName": {"value": operation, "localizedValue": operation},
+                "status": {"value": "Succeeded", "localizedValue": "Succeeded"},
+                "category": {"value": "Administrative", "localizedValue": "Administrative"},
+                "level": "Informational",
+                "caller": format!("ops-{}@contoso.example", i % 5),
+                "httpRequest": {"clientIpAddress": format!("2.56.20.{}", i % 8), "method": "PUT"},
+                "resourceId": resource,
+                "eventTimestamp": at.to_rfc3339(),
+                "correlationId": format!("corr-{n}-{i}"),
+            });
+            if let (Some(record), Value::Object(extra)) = (record.as_object_mut(), extra) {
+                record.extend(extra);
+            }
+            record
+        })
+        .collect();
+    Value::Array(records)
+}
+
+/// Subscriptions, meters and resources of the usage scenario: every request touches each of
+/// the 50 × 4 hourly series with 5 records, so records/s is req/s times [`USAGE_BATCH`].
+const USAGE_SUBSCRIPTIONS: u64 = 50;
+const USAGE_METERS: [&str; 4] = [
+    "Virtual Machines/D2s v5",
+    "Storage/P10 LRS Disk",
+    "Bandwidth/Standard Data Transfer Out",
+    "SQL Database/vCore",
+];
+const USAGE_BATCH: u64 = 1000;
+
+/// One customer with a monthly budget (three thresholds) and the scenario's subscriptions; the
+/// fixture is the first hour of the current month, where request `n` writes hour `n`, so the
+/// detector scores a new hour of every series on each request and the budget sees the spend.
+fn usage_subscriptions(api: &Api) -> SetupFuture<'_> {
+    Box::pin(async move {
+        let customer = api
+            .post(
+                "/v1/customers",
+                "bench-usage-customer",
+                &json!({"external_id": "bench-usage", "legal_name": "Bench Usage GmbH",
+                        "country": "DE"}),
+            )
+            .await?;
+        api.post(
+            "/v1/budgets",
+            "bench-usage-budget",
+            &json!({"scope": {"kind": "customer", "customer_id": customer["id"]},
+                    "amount": {"amount": "1000000.00", "currency": "EUR"},
+                    "period": {"kind": "monthly"},
+                    "thresholds": [{"percent": 50, "basis": "actual", "action": "notify"},
+                                   {"percent": 80, "basis": "forecast", "action": "notify"},
+                                   {"percent": 100, "basis": "actual", "action": "notify"}]}),
+        )
+        .await?;
+        for s in 0..USAGE_SUBSCRIPTIONS {
+            api.post(
+                "/v1/subscriptions",
+                &format!("bench-usage-subscription-{s}"),
+                &json!({"customer_id": customer["id"],
+                        "vendor_subscription_id": format!("bench-usage-{s}"),
+                        "product_kind": "azure_plan", "quantity": 1}),
+            )
+            .await?;
+        }
+        let now = chrono::Utc::now();
+        let month = format!("{}-01T00:00:00Z", now.format("%Y-%m"));
+        Ok(json!(month))
+    })
+}
+
+fn usage_batch(month: &Fixture, n: u64) -> Value {
+    let start = month
+        .as_str()
+        .and_then(|m| chrono::DateTime::parse_from_rfc3339(m).ok())
+        .map(|t| t.to_utc())
+        .unwrap_or_default()
+        + chrono::Duration::hours(i64::try_from(n).unwrap_or(0));
+    let end = start + chrono::Duration::hours(1);
+    let per_series = USAGE_BATCH / (USAGE_SUBSCRIPTIONS * USAGE_METERS.len() as u64);
+    let mut records = Vec::new();
+    for s in 0..USAGE_SUBSCRIPTIONS {
+        for (m, meter) in USAGE_METERS.iter().enumerate() {
+            for r in 0..per_series {
+                records.push(json!({
+                    "subscription": format!("bench-usage-{s}"),
+                    "record_id": format!("bench-{n}-{s}-{m}-{r}"),
+                    "meter": meter,
+                    "resource_id": format!("/subscriptions/bench-usage-{s}/resourceGroups/rg/providers/r-{m}-{r}"),
+                    "region": "westeurope",
+                    "quantity": "1",
+                    "unit": "1 Hour",
+                    "cost": format!("0.{:02}", 10 + (n + s + r) % 80),
+                    "currency": "EUR",
+                    "usage_start": start.to_rfc3339(),
+                    "usage_end": end.to_rfc3339(),
+                }));
+            }
+        }
+    }
+    Value::Array(records)
 }
 
 /// A server under load: its base URL and the key requests carry.

@@ -49,6 +49,77 @@ pub enum Command {
     /// Spend anomaly tools for analysts.
     #[command(subcommand)]
     Anomalies(AnomaliesCommand),
+    /// Load invoices, payments or usage from a file: every row is checked before any is
+    /// written, the file is written in one transaction, and importing it again adds nothing.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Run a background job once, now (`serve` also runs them on a schedule).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Play a simulated reseller (honest customers and bad actors) through the API into a
+    /// fresh tenant, then serve the console over it until Ctrl-C.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The same seed plays the same story.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Simulated days, ending today.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(8..=3650))]
+    pub days: u32,
+    /// Honest small businesses signing up.
+    #[arg(long, default_value_t = 300)]
+    pub honest: u32,
+    /// Address to serve the console and the API on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Take the dunning steps due: reminders, notices, suspensions, reactivations. Safe beside
+    /// a running server: one run at a time holds the `dunning` lease, and a step is never taken
+    /// twice. Prints a summary.
+    Dunning {
+        /// The day to act on (`YYYY-MM-DD`, in each tenant's time zone); defaults to today.
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        /// Only this tenant (slug); defaults to every tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Invoices: CSV with one row per invoice line (`number,customer_id,issued_at,due_at,
+    /// currency,total,description,subscription_id,quantity,amount`), or NDJSON with one
+    /// `POST /v1/invoices` body per line. An invoice number already stored is skipped.
+    Invoices(ImportArgs),
+    /// Payments: CSV (`customer_id,amount,currency,method,status,failure_code,received_at,
+    /// allocations,reference`, allocations as `INV-1001=50.00;INV-1002=20.00`), or NDJSON with
+    /// one `POST /v1/payments` body per line plus an optional `reference`.
+    Payments(ImportArgs),
+    /// Usage: an Azure cost-management export (actual cost), a Partner Center daily rated usage
+    /// file, or NDJSON with one `POST /v1/usage` record per line; told apart by the header.
+    Usage(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file (`.csv`, `.ndjson`/`.jsonl`, or told by its first character).
+    pub file: PathBuf,
+    /// Tenant slug.
+    #[arg(long)]
+    pub tenant: String,
+    /// Print the summary (or the faults) as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +155,10 @@ pub struct ServeArgs {
     /// Log as JSON lines (the default when stdout is not a terminal).
     #[arg(long)]
     pub json_logs: bool,
+    /// How often the dunning run starts (`30m`, `1h`, `1d`…; `off` to leave it to
+    /// `tollgate jobs dunning`).
+    #[arg(long, env = "TOLLGATE_DUNNING_EVERY", default_value = "1h", value_parser = parse_interval)]
+    pub dunning_every: Every,
     #[command(flatten)]
     pub providers: ProviderArgs,
     #[command(flatten)]
@@ -131,6 +206,69 @@ pub struct ProviderArgs {
     /// Bearer token for the credit bureau.
     #[arg(long, env = "TOLLGATE_BUREAU_TOKEN", hide_env_values = true)]
     pub bureau_token: Option<String>,
+    /// SMTP relay for e-mail actions: `smtp://[user[:password]@]host[:port]?tls=starttls`
+    /// (STARTTLS required, port 587 by default), `smtps://…` (TLS from the start, port 465), or
+    /// `smtp://host[:port]` (plain text, port 25: only for a relay on a trusted network).
+    #[arg(
+        long,
+        env = "TOLLGATE_SMTP_URL",
+        requires = "mail_from",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+    /// The relay's password, in place of one in the URL (which then names only the user).
+    #[arg(
+        long,
+        env = "TOLLGATE_SMTP_PASSWORD",
+        requires = "smtp_url",
+        hide_env_values = true
+    )]
+    pub smtp_password: Option<String>,
+    /// Sender of e-mail actions (`billing@reseller.example` or `Billing <billing@…>`); its
+    /// domain also names the Message-IDs.
+    #[arg(long, env = "TOLLGATE_MAIL_FROM", requires = "smtp_url")]
+    pub mail_from: Option<String>,
+    /// The partner's Entra ID tenant (`contoso.onmicrosoft.com` or its id) for Microsoft
+    /// Partner Center; with the client id and secret, vendor actions leave through the outbox
+    /// and `POST /v1/connectors/partner-center/events/{tenant}` takes webhooks in.
+    #[arg(long, env = "TOLLGATE_PARTNER_CENTER_TENANT",
+          requires_all = ["partner_center_client_id", "partner_center_client_secret"])]
+    pub partner_center_tenant: Option<String>,
+    /// The Entra ID application's client id.
+    #[arg(long, env = "TOLLGATE_PARTNER_CENTER_CLIENT_ID")]
+    pub partner_center_client_id: Option<String>,
+    /// The Entra ID application's client secret.
+    #[arg(
+        long,
+        env = "TOLLGATE_PARTNER_CENTER_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub partner_center_client_secret: Option<String>,
+    /// A partner user's refresh token, for fraud events (app+user credentials).
+    #[arg(
+        long,
+        env = "TOLLGATE_PARTNER_CENTER_REFRESH_TOKEN",
+        hide_env_values = true
+    )]
+    pub partner_center_refresh_token: Option<String>,
+    /// Override of Partner Center's API base URL (a proxy or a test double).
+    #[arg(long, env = "TOLLGATE_PARTNER_CENTER_API_BASE")]
+    pub partner_center_api_base: Option<String>,
+    /// Override of the token endpoint; a v1 `…/oauth2/token` URL asks for the Partner Center
+    /// resource rather than its scope.
+    #[arg(long, env = "TOLLGATE_PARTNER_CENTER_TOKEN_URL")]
+    pub partner_center_token_url: Option<String>,
+    /// Hosts (`host` or `host:port`) the webhook signing certificate may come from;
+    /// Partner Center's own by default.
+    #[arg(
+        long,
+        env = "TOLLGATE_PARTNER_CENTER_CERTIFICATE_HOSTS",
+        value_delimiter = ','
+    )]
+    pub partner_center_certificate_hosts: Vec<String>,
+    /// Accept signing certificates over plain HTTP (only for a local test double).
+    #[arg(long, env = "TOLLGATE_PARTNER_CENTER_ALLOW_HTTP_CERTIFICATES")]
+    pub partner_center_allow_http_certificates: bool,
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +357,37 @@ pub enum AuditCommand {
     },
 }
 
+/// How often a scheduled job runs; `None` is `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct Every(pub Option<std::time::Duration>);
+
+/// `90s`, `30m`, `1h`, `1d`, or `off`.
+fn parse_interval(text: &str) -> Result<Every, String> {
+    if text == "off" {
+        return Ok(Every(None));
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not an interval such as 30m, 1h or off"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}` needs a unit: s, m, h or d")),
+    };
+    if number == 0 {
+        return Err("the interval must be above zero (or `off`)".into());
+    }
+    Ok(Every(Some(std::time::Duration::from_secs(
+        number.saturating_mul(seconds),
+    ))))
+}
+
 /// Help and version go to stdout with success; anything else is one line on stderr, exit 2.
 pub fn usage_error(err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
@@ -251,4 +420,24 @@ pub fn usage_error(err: clap::Error) -> ExitCode {
     };
     eprintln!("{line} (see --help)");
     ExitCode::from(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_interval;
+
+    #[test]
+    fn intervals_have_a_unit_or_are_off() {
+        let every = |text| parse_interval(text).map(|e| e.0);
+        assert_eq!(every("90s"), Ok(Some(Duration::from_secs(90))));
+        assert_eq!(every("30m"), Ok(Some(Duration::from_secs(1800))));
+        assert_eq!(every("1h"), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(every("1d"), Ok(Some(Duration::from_secs(86_400))));
+        assert_eq!(every("off"), Ok(None));
+        for bad in ["", "1", "h", "0h", "1w", "-1h", "1.5h"] {
+            assert!(every(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -16,8 +16,8 @@ use tollgate_server::{AppState, Application, Connectors, ServerConfig, issue_key
 use tollgate_store::{Store, StoreError, page::PageRequest};
 
 use crate::cli::{
-    AnomaliesCommand, AuditCommand, Cli, Command, Granularity, InitArgs, KeyCommand, ServeArgs,
-    StoreArgs, TenantArgs, TenantCommand,
+    AnomaliesCommand, AuditCommand, Cli, Command, Granularity, ImportCommand, InitArgs,
+    JobsCommand, KeyCommand, ServeArgs, StoreArgs, TenantArgs, TenantCommand,
 };
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -133,6 +133,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(AuditCommand::Verify { tenant, json }) => {
             return verify(&store, tenant, json).await;
         }
+        Command::Import(command) => {
+            crate::import::init_logs();
+            let slug = match &command {
+                ImportCommand::Invoices(args)
+                | ImportCommand::Payments(args)
+                | ImportCommand::Usage(args) => args.tenant.clone(),
+            };
+            let tenant = tenant_by_slug(&store, &slug).await?;
+            return crate::import::run(&store, tenant, command).await;
+        }
+        Command::Jobs(JobsCommand::Dunning {
+            as_of,
+            tenant,
+            json,
+        }) => dunning(store, as_of, tenant, json).await?,
+        Command::Demo(args) => crate::demo::run(store, args).await?,
         Command::Anomalies(_) => unreachable!("offline commands return before the store is opened"),
     }
     Ok(ExitCode::SUCCESS)
@@ -336,14 +352,152 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
         config,
         connectors(&args.providers)?,
     );
-    let app = Application::bind(state)
+    let app = Application::bind(state.clone())
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = app.local_addr()?;
     tracing::info!(%addr, "tollgate is serving");
     println!("tollgate listening on http://{addr} (OpenAPI at http://{addr}/openapi.json)");
-    app.run_until(shutdown_signal()).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let worker = tokio::spawn(
+        tollgate_server::outbox::Worker::new(state.clone()).run(until_stopped(stopped.clone())),
+    );
+    let scheduler = args.dunning_every.0.map(|every| {
+        tokio::spawn(dunning_schedule(
+            state.clone(),
+            every,
+            until_stopped(stopped.clone()),
+        ))
+    });
+    let deadlines = tokio::spawn(case_deadline_schedule(
+        state.clone(),
+        until_stopped(stopped.clone()),
+    ));
+    let served = app
+        .run_until(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        })
+        .await;
+    let _ = worker.await;
+    let _ = deadlines.await;
+    if let Some(scheduler) = scheduler {
+        let _ = scheduler.await;
+    }
+    served?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Raises the `case_deadline` alerts of cases past their response deadline, every minute.
+async fn case_deadline_schedule(state: AppState, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(error) = tollgate_server::jobs::cases::breaches(&state).await {
+            tracing::warn!(job = "case_deadlines", %error, "case deadline check failed");
+        }
+    }
+}
+
+/// Starts a dunning run every `every` until `shutdown`; a run in progress finishes first.
+async fn dunning_schedule(
+    state: AppState,
+    every: std::time::Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    use tollgate_server::jobs::dunning;
+    tokio::pin!(shutdown);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(error) = dunning::run(&state, dunning::Scope::All, None).await {
+            tracing::warn!(job = dunning::JOB, %error, "dunning run failed");
+        }
+    }
+}
+
+/// `tollgate jobs dunning`: one run now, a progress bar on a terminal, a summary at the end.
+async fn dunning(
+    store: Store,
+    as_of: Option<chrono::NaiveDate>,
+    tenant: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use tollgate_server::jobs::dunning;
+    crate::import::init_logs();
+    let scope = match &tenant {
+        Some(slug) => dunning::Scope::Tenant(tenant_by_slug(&store, slug).await?.id),
+        None => dunning::Scope::All,
+    };
+    let state = AppState::new(store, Arc::new(SystemClock), ServerConfig::default());
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+    let report = dunning::run_with_progress(&state, scope, as_of, |so_far| {
+        if let Some(bar) = &bar {
+            bar.set_message(format!(
+                "dunning: {} customers screened, {} acted on",
+                so_far.screened, so_far.acted
+            ));
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("dunning run: {e:?}"))?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    print(json, &report, || {
+        if !report.ran {
+            return "another process is running dunning right now; nothing done".to_owned();
+        }
+        let steps = report
+            .tally
+            .transitions
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "dunning: {} tenant(s), {} customer(s) screened, {} acted on ({}); {} e-mail(s) \
+             queued, {} without an address; {} suspended, {} reactivated, {} terminated; \
+             {} lost to a concurrent run, {} failed; {} ms",
+            report.tenants,
+            report.screened,
+            report.acted,
+            if steps.is_empty() {
+                "nothing due".to_owned()
+            } else {
+                steps
+            },
+            report.tally.emails,
+            report.tally.emails_without_address,
+            report.tally.suspended,
+            report.tally.reactivated,
+            report.tally.terminated,
+            report.lost_races,
+            report.failed,
+            report.elapsed_ms
+        )
+    });
+    if report.failed > 0 {
+        anyhow::bail!("{} customer(s) failed; see the log", report.failed);
+    }
     Ok(())
 }
 
@@ -400,6 +554,7 @@ fn connectors(args: &crate::cli::ProviderArgs) -> anyhow::Result<Connectors> {
     use tollgate_connectors::{
         Retrier, RetryPolicy, Secret,
         bureau::{HttpBureau, HttpBureauConfig},
+        email::{SmtpConfig, SmtpMailer},
         sms::{TwilioAuth, TwilioConfig, TwilioSender, TwilioSms},
     };
     let mut connectors = Connectors::default();
@@ -426,6 +581,62 @@ fn connectors(args: &crate::cli::ProviderArgs) -> anyhow::Result<Connectors> {
         connectors.bureau = Some(Arc::new(
             HttpBureau::new(config, Retrier::new(RetryPolicy::default()))
                 .context("bureau settings")?,
+        ));
+    }
+    if let (Some(url), Some(from)) = (&args.smtp_url, &args.mail_from) {
+        let mut config = SmtpConfig::from_url(url, from.clone()).context("--smtp-url")?;
+        if let Some(password) = &args.smtp_password {
+            let Some((user, _)) = config.credentials.take() else {
+                anyhow::bail!("--smtp-password needs a user name in --smtp-url (smtp://user@host)");
+            };
+            config.credentials = Some((user, Secret::new(password.clone())));
+        }
+        connectors.mailer = Some(Arc::new(SmtpMailer::new(config).context("SMTP settings")?));
+    }
+    if let (Some(tenant), Some(client_id), Some(secret)) = (
+        &args.partner_center_tenant,
+        &args.partner_center_client_id,
+        &args.partner_center_client_secret,
+    ) {
+        use tollgate_connectors::partner_center::{
+            HttpPartnerCenter, PARTNER_CENTER_RESOURCE, PartnerCenterAuth, PartnerCenterConfig,
+            TokenAudience,
+            webhook::{WebhookConfig, WebhookVerifier},
+        };
+        let mut auth =
+            PartnerCenterAuth::v2(tenant, client_id.clone(), Secret::new(secret.clone()));
+        if let Some(url) = &args.partner_center_token_url {
+            auth.token_url.clone_from(url);
+            if url.trim_end_matches('/').ends_with("/oauth2/token") {
+                auth.audience = TokenAudience::Resource(PARTNER_CENTER_RESOURCE.to_owned());
+            }
+        }
+        if let Some(token) = &args.partner_center_refresh_token {
+            auth = auth.with_user_refresh_token(Secret::new(token.clone()));
+        }
+        let mut config = PartnerCenterConfig::new(auth);
+        if let Some(base) = &args.partner_center_api_base {
+            config.api_base.clone_from(base);
+        }
+        // One try per call: the outbox retries vendor actions with a backoff that survives
+        // restarts, and the vendor retries a webhook Tollgate could not take in.
+        let retrier = Retrier::new(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        });
+        connectors.partner_center = Some(Arc::new(
+            HttpPartnerCenter::new(config, retrier).context("Partner Center settings")?,
+        ));
+        let mut webhooks = WebhookConfig::default();
+        if !args.partner_center_certificate_hosts.is_empty() {
+            webhooks
+                .allowed_certificate_hosts
+                .clone_from(&args.partner_center_certificate_hosts);
+        }
+        webhooks.allow_http = args.partner_center_allow_http_certificates;
+        connectors.partner_center_webhooks = Some(Arc::new(
+            WebhookVerifier::new(webhooks, Arc::new(SystemClock))
+                .context("Partner Center webhook settings")?,
         ));
     }
     Ok(connectors)

@@ -3,6 +3,8 @@
 
 mod cli;
 mod commands;
+mod demo;
+mod import;
 
 use std::process::ExitCode;
 

@@ -1,74 +1,16 @@
 //! A 2xx means committed: the real binary is killed with SIGKILL right after an answer
 //! arrives, restarted on the same store, and must still hold every acknowledged customer.
 
+#[path = "support/server.rs"]
+mod server;
 mod support;
 
-use std::{
-    fs::File,
-    net::TcpListener,
-    process::{Child, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use server::Server;
 use support::{Engine, Place};
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start(place: &Place, http: &Client) -> Server {
-    let log_path = place.dir.path().join("serve.log");
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let child = place
-        .command(&["serve", "--listen", &listen])
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    let mut server = Server {
-        child,
-        base: format!("http://{listen}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(response) = http.get(format!("{}/readyz", server.base)).send().await
-            && response.status() == StatusCode::OK
-        {
-            return server;
-        }
-        let exited = server.child.try_wait().unwrap();
-        if exited.is_some() || Instant::now() > deadline {
-            panic!(
-                "tollgate serve did not become ready ({exited:?}):\n{}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// A small deterministic generator, so a failing kill point can be replayed.
 struct XorShift(u64);
@@ -115,7 +57,7 @@ async fn acknowledged_writes_survive_sigkill(engine: Engine) {
     let mut random = XorShift(0x5eed_2026_1102);
     let mut acknowledged: Vec<String> = Vec::new();
     for round in 0..4 {
-        let mut server = start(&place, &http).await;
+        let mut server = place.serve(&http, &[]).await;
         for external_id in &acknowledged {
             customer_is_there(&http, &server, &key, external_id).await;
         }
@@ -142,7 +84,7 @@ async fn acknowledged_writes_survive_sigkill(engine: Engine) {
             }
         }
     }
-    let server = start(&place, &http).await;
+    let server = place.serve(&http, &[]).await;
     for external_id in &acknowledged {
         customer_is_there(&http, &server, &key, external_id).await;
     }

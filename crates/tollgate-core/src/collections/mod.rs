@@ -35,4 +35,4 @@ pub use policy::{
     DunningAction, DunningPolicy, Grace, Ladder, PolicyError, Step, SuspendScope, TierOverride,
     Trigger,
 };
-pub use prepaid::{PrepaidBalance, PrepaidEntry, PrepaidEntryKind, PrepaidError};
+pub use prepaid::{PrepaidBalance, PrepaidEntry, PrepaidEntryIn, PrepaidEntryKind, PrepaidError};

@@ -5,8 +5,12 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::amounts;
-use crate::{Currency, Money, customers::Terms};
+use super::amounts::{self, Zero};
+use crate::{
+    Currency, Money,
+    customers::Terms,
+    validate::{self, FieldError},
+};
 
 str_enum!(
     /// Which way a prepaid entry moves money.
@@ -26,6 +30,39 @@ pub struct PrepaidEntry {
     pub reference: Option<String>,
 }
 
+/// A top-up or draw as submitted.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrepaidEntryIn {
+    #[schema(value_type = String, example = "500.00")]
+    pub amount: Decimal,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// Defaults to now.
+    pub at: Option<DateTime<Utc>>,
+    /// What the draw paid for (an invoice number, an order) or where the top-up came from.
+    pub reference: Option<String>,
+}
+
+impl PrepaidEntryIn {
+    pub fn validate(
+        self,
+        kind: PrepaidEntryKind,
+        now: DateTime<Utc>,
+    ) -> Result<PrepaidEntry, FieldError> {
+        let currency = amounts::currency("currency", &self.currency)?;
+        Ok(PrepaidEntry {
+            kind,
+            amount: amounts::money("amount", self.amount, currency, Zero::Refused)?,
+            at: self.at.unwrap_or(now),
+            reference: self
+                .reference
+                .map(|r| validate::text("reference", &r, 200))
+                .transpose()?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PrepaidError {
     #[error("the balance is kept in {balance}, the entry is in {entry}")]
@@ -42,6 +79,22 @@ pub struct PrepaidBalance {
     pub currency: Currency,
     #[schema(value_type = String)]
     pub balance: Decimal,
+}
+
+impl PrepaidError {
+    /// The input field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::CurrencyMismatch { .. } => "currency",
+            Self::NotPositive | Self::Insufficient { .. } => "amount",
+        }
+    }
+}
+
+impl From<PrepaidError> for FieldError {
+    fn from(error: PrepaidError) -> Self {
+        FieldError::new(error.field(), &error)
+    }
 }
 
 impl PrepaidBalance {
@@ -155,6 +208,44 @@ mod tests {
             balance
                 .apply(&entry(PrepaidEntryKind::Draw, 1), floor)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn input_is_checked_field_by_field() {
+        let now: DateTime<Utc> = "2026-03-01T00:00:00Z".parse().unwrap();
+        let input = |amount: &str, currency: &str| PrepaidEntryIn {
+            amount: amount.parse().unwrap(),
+            currency: currency.into(),
+            at: None,
+            reference: Some("INV-7".into()),
+        };
+        let entry = input("25.50", "EUR")
+            .validate(PrepaidEntryKind::Draw, now)
+            .unwrap();
+        assert_eq!(entry.amount, Money::from_minor(2550, eur()));
+        assert_eq!((entry.at, entry.reference.as_deref()), (now, Some("INV-7")));
+        for (amount, currency, field) in [
+            ("-1", "EUR", "amount"),
+            ("0", "EUR", "amount"),
+            ("1.001", "EUR", "amount"),
+            ("1", "EURO", "currency"),
+        ] {
+            let error = input(amount, currency)
+                .validate(PrepaidEntryKind::TopUp, now)
+                .unwrap_err();
+            assert_eq!(error.field, field, "{amount} {currency}");
+        }
+        let blank = PrepaidEntryIn {
+            reference: Some(" ".into()),
+            ..input("1", "EUR")
+        };
+        assert_eq!(
+            blank
+                .validate(PrepaidEntryKind::TopUp, now)
+                .unwrap_err()
+                .field,
+            "reference"
         );
     }
 

@@ -5,30 +5,35 @@ use axum::{Json, http::StatusCode, response::Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tollgate_core::{AlertId, CustomerId, SubscriptionId};
+use tollgate_core::{AlertId, CustomerId, SubscriptionId, webhooks::EventType};
 use tollgate_store::{AlertFilter, AlertRow, Tx};
 use utoipa::ToSchema;
 
 use super::{Id, ListOf, Paging, Q};
 use crate::{
-    ctx::{Ctx, Operate, Read},
+    ctx::{Acting, Ctx, Operate, Read, audit_as},
     error::{ApiError, ApiResult},
 };
 
 pub const BUDGET_THRESHOLD: &str = "budget_threshold";
 pub const USAGE_ANOMALY: &str = "usage_anomaly";
+/// A Sigma rule or built-in detector matched activity-log records (`POST /v1/activity`).
+pub const ACTIVITY: &str = "activity";
+/// A webhook endpoint was disabled after a day of failed deliveries (or a `410 Gone`).
+pub const WEBHOOK_DISABLED: &str = "webhook_disabled";
 
 const OPEN: &str = "open";
 const ACKNOWLEDGED: &str = "acknowledged";
-const RESOLVED: &str = "resolved";
+pub const RESOLVED: &str = "resolved";
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertOut {
     /// `alr_…`
     pub id: AlertId,
-    /// `budget_threshold` or `usage_anomaly`.
+    /// `budget_threshold`, `usage_anomaly`, `activity` or `webhook_disabled`.
     pub kind: String,
-    pub customer_id: CustomerId,
+    /// Absent for an alert about the tenant's own setup (`webhook_disabled`).
+    pub customer_id: Option<CustomerId>,
     pub subscription_id: Option<SubscriptionId>,
     /// `open`, `acknowledged` or `resolved`.
     pub status: String,
@@ -72,17 +77,17 @@ pub struct NewAlert {
 
 /// Stores the alert under `id` (chosen by the caller, which may have keyed a dedupe row on it)
 /// and appends it to the audit chain.
-pub async fn raise<P>(
-    ctx: &Ctx<P>,
+pub async fn raise(
+    who: &impl Acting,
     tx: &mut Tx,
     id: AlertId,
     new: NewAlert,
 ) -> ApiResult<AlertOut> {
-    let now = ctx.now();
+    let now = who.now();
     let row = AlertRow {
         id,
         kind: new.kind.to_owned(),
-        customer_id: new.customer_id,
+        customer_id: Some(new.customer_id),
         subscription_id: new.subscription_id,
         status: OPEN.to_owned(),
         sentence: new.sentence,
@@ -90,8 +95,40 @@ pub async fn raise<P>(
         created_at: now,
         updated_at: now,
     };
-    tx.insert_alert(ctx.tenant(), &row).await?;
-    ctx.audit(
+    let out = store(who, tx, row).await?;
+    super::cases::on_alert(who, tx, &out).await?;
+    Ok(out)
+}
+
+/// Raises an alert about the tenant's own setup rather than a customer.
+pub async fn raise_for_tenant(
+    who: &impl Acting,
+    tx: &mut Tx,
+    kind: &'static str,
+    sentence: String,
+    details: Value,
+) -> ApiResult<AlertOut> {
+    let now = who.now();
+    let row = AlertRow {
+        id: AlertId::generate(),
+        kind: kind.to_owned(),
+        customer_id: None,
+        subscription_id: None,
+        status: OPEN.to_owned(),
+        sentence,
+        details: details.to_string(),
+        created_at: now,
+        updated_at: now,
+    };
+    store(who, tx, row).await
+}
+
+/// Inserts, audits and announces (`alert.created`) an alert.
+async fn store(who: &impl Acting, tx: &mut Tx, row: AlertRow) -> ApiResult<AlertOut> {
+    let id = row.id;
+    tx.insert_alert(who.tenant(), &row).await?;
+    audit_as(
+        who,
         tx,
         "alert.raised",
         id,
@@ -103,14 +140,17 @@ pub async fn raise<P>(
         }),
     )
     .await?;
-    row.try_into()
+    let out = AlertOut::try_from(row)?;
+    let data = serde_json::to_value(&out).map_err(|e| ApiError::Internal(e.to_string()))?;
+    crate::webhooks::publish(tx, who.tenant(), EventType::AlertCreated, data, who.now()).await?;
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AlertQuery {
-    /// `budget_threshold` or `usage_anomaly`.
+    /// `budget_threshold`, `usage_anomaly`, `activity` or `webhook_disabled`.
     pub kind: Option<String>,
     pub customer_id: Option<CustomerId>,
     /// `open`, `acknowledged` or `resolved`.
@@ -129,11 +169,19 @@ pub async fn list(ctx: Ctx<Read>, Q(query): Q<AlertQuery>) -> ApiResult<Json<Lis
     }
     .request()?;
     if let Some(kind) = &query.kind
-        && ![BUDGET_THRESHOLD, USAGE_ANOMALY].contains(&kind.as_str())
+        && ![
+            BUDGET_THRESHOLD,
+            USAGE_ANOMALY,
+            ACTIVITY,
+            WEBHOOK_DISABLED,
+            super::cases::CASE_DEADLINE,
+        ]
+        .contains(&kind.as_str())
     {
         return Err(ApiError::field(
             "kind",
-            "must be `budget_threshold` or `usage_anomaly`",
+            "must be `budget_threshold`, `usage_anomaly`, `activity`, `webhook_disabled` or \
+             `case_deadline`",
         ));
     }
     if let Some(status) = &query.status

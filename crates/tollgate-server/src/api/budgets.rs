@@ -2,7 +2,7 @@
 //! actual or forecast spend. The customer's `monthly_spend_limit` is a budget too, implicitly;
 //! [`check`] runs both kinds after each usage batch.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::{Json, http::StatusCode, response::Response};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -24,7 +24,7 @@ use super::{
     alerts::{self, AlertOut, NewAlert},
 };
 use crate::{
-    ctx::{Ctx, Operate, Read},
+    ctx::{Acting, Ctx, Operate, Read, audit_as},
     error::{ApiError, ApiResult},
     json::JsonBody,
 };
@@ -291,8 +291,8 @@ struct Watched {
 
 /// Checks every budget watching the touched customers and subscriptions and raises one alert
 /// per threshold newly crossed in the current period.
-pub async fn check<P>(
-    ctx: &Ctx<P>,
+pub async fn check(
+    ctx: &impl Acting,
     tx: &mut Tx,
     tz: Tz,
     customers: &[Customer],
@@ -314,12 +314,17 @@ pub async fn check<P>(
             });
         }
     }
-    let scopes = customers
+    let scopes: Vec<String> = customers
         .iter()
         .map(|c| c.id.to_string())
-        .chain(subscriptions.iter().map(|s| s.to_string()));
-    for scope in scopes {
-        for row in tx.budgets_watching(tenant, &scope).await? {
+        .chain(subscriptions.iter().map(|s| s.to_string()))
+        .collect();
+    let mut by_scope: HashMap<String, Vec<BudgetRow>> = HashMap::new();
+    for row in tx.budgets_watching(tenant, &scopes).await? {
+        by_scope.entry(row.scope_id.clone()).or_default().push(row);
+    }
+    for scope in &scopes {
+        for row in by_scope.remove(scope).into_iter().flatten() {
             let budget = out(row)?;
             watched.push(Watched {
                 key: budget.id.to_string(),
@@ -400,7 +405,8 @@ pub async fn check<P>(
             if action == ThresholdAction::Suspend {
                 // Enforcement goes through the action outbox of a later issue; until then the
                 // request itself is what the audit chain must show.
-                ctx.audit(
+                audit_as(
+                    ctx,
                     tx,
                     "budget.suspend_requested",
                     w.key.as_str(),

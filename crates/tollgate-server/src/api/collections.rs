@@ -1,4 +1,5 @@
-//! Collections facts — `/v1/invoices`, `/v1/credit_notes`, `/v1/payments`, `/v1/chargebacks` —
+//! Collections facts — `/v1/invoices`, `/v1/credit_notes`, `/v1/payments` (and their refunds),
+//! `/v1/chargebacks` —
 //! and what they add up to: a customer's account and the aging report. Every write folds the
 //! customer's stored facts through the core engine, applies the new fact (refused with the field
 //! at fault if it does not fit), stores it and caches what is left open on each invoice.
@@ -11,20 +12,20 @@ use axum::{
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tollgate_core::{
-    CreditNoteId, Currency, CustomerId, DisputeId, InvoiceId, Money, PaymentId, TenantId,
+    CreditNoteId, Currency, CustomerId, DisputeId, InvoiceId, Money, PaymentId, RefundId, TenantId,
     collections::{
         Account, AccountFact, AgingReport, Chargeback, ChargebackIn, CreditNote, CreditNoteIn,
         FundsSource, Invoice, InvoiceIn, InvoiceVoid, Movement, OpenInvoice, Payment, PaymentIn,
-        aging,
+        PaymentStatus, Refund, RefundIn, aging,
     },
-    validate::FieldError,
+    validate::{self, FieldError},
 };
 use tollgate_store::{InvoiceFilter, InvoiceRow, InvoiceStatus, StoreError, Tx};
 use utoipa::ToSchema;
 
 use super::{Id, ListOf, Paging, Q};
 use crate::{
-    ctx::{Ctx, Read, WriteFacts},
+    ctx::{Acting, Ctx, Read, WriteFacts, audit_as},
     error::{ApiError, ApiResult},
     json::JsonBody,
 };
@@ -154,7 +155,7 @@ fn unknown(field: &str, what: &str) -> impl FnOnce(StoreError) -> ApiError {
 
 /// Rebuilds the customer's account in `currency` from the stored facts, with every movement
 /// the facts made.
-async fn fold(
+pub(crate) async fn fold(
     tx: &mut Tx,
     tenant: TenantId,
     customer: CustomerId,
@@ -202,8 +203,17 @@ pub async fn create_invoice(
     JsonBody(input): JsonBody<InvoiceIn>,
 ) -> ApiResult<Response> {
     let invoice = input.validate(InvoiceId::generate()).map_err(invalid)?;
-    let tenant = ctx.tenant();
     let mut tx = ctx.begin().await?;
+    record_invoice(&ctx, &mut tx, &invoice).await?;
+    let out = InvoiceOut::from(tx.invoice(ctx.tenant(), invoice.id).await?);
+    ctx.commit(tx, StatusCode::CREATED, &out).await
+}
+
+/// Stores a validated invoice inside `tx` as `POST /v1/invoices` does (shared with
+/// `tollgate import invoices`): its subscriptions must be the customer's and the account must
+/// take it; faults name the field.
+pub async fn record_invoice(who: &impl Acting, tx: &mut Tx, invoice: &Invoice) -> ApiResult<()> {
+    let tenant = who.tenant();
     for (i, id) in invoice
         .lines
         .iter()
@@ -220,20 +230,10 @@ pub async fn create_invoice(
         }
     }
     let fact = AccountFact::InvoiceIssued(invoice.clone());
-    let account = apply(
-        &mut tx,
-        tenant,
-        invoice.customer_id,
-        invoice.currency,
-        &fact,
-    )
-    .await?;
-    tx.insert_invoice(tenant, &invoice, ctx.now()).await?;
+    let account = apply(tx, tenant, invoice.customer_id, invoice.currency, &fact).await?;
+    tx.insert_invoice(tenant, invoice, who.now()).await?;
     tx.save_open_amounts(tenant, &account).await?;
-    ctx.audit(&mut tx, "invoice.created", invoice.id, &invoice)
-        .await?;
-    let out = InvoiceOut::from(tx.invoice(tenant, invoice.id).await?);
-    ctx.commit(tx, StatusCode::CREATED, &out).await
+    audit_as(who, tx, "invoice.created", invoice.id, invoice).await
 }
 
 /// List invoices, oldest first.
@@ -317,6 +317,7 @@ pub async fn void_invoice(
     tx.insert_invoice_void(tenant, &invoice, &void, ctx.now())
         .await?;
     tx.save_open_amounts(tenant, &account).await?;
+    crate::jobs::dunning::settle(&ctx, &mut tx, &account).await?;
     ctx.audit(&mut tx, "invoice.voided", id, &void).await?;
     let out = InvoiceOut::from(tx.invoice(tenant, id).await?);
     ctx.commit(tx, StatusCode::OK, &out).await
@@ -359,6 +360,7 @@ pub async fn create_credit_note(
     tx.insert_credit_note(tenant, &invoice, &note, ctx.now())
         .await?;
     tx.save_open_amounts(tenant, &account).await?;
+    crate::jobs::dunning::settle(&ctx, &mut tx, &account).await?;
     ctx.audit(&mut tx, "credit_note.created", note.id, &note)
         .await?;
     let out = CreditNoteOut {
@@ -417,9 +419,18 @@ pub async fn create_payment(
     JsonBody(input): JsonBody<PaymentIn>,
 ) -> ApiResult<Response> {
     let payment = input.validate(PaymentId::generate()).map_err(invalid)?;
-    let tenant = ctx.tenant();
-    let currency = payment.amount.currency;
     let mut tx = ctx.begin().await?;
+    record_payment(&ctx, &mut tx, &payment).await?;
+    let out = payment_out(&mut tx, ctx.tenant(), payment).await?;
+    ctx.commit(tx, StatusCode::CREATED, &out).await
+}
+
+/// Stores a validated payment inside `tx` as `POST /v1/payments` does (shared with
+/// `tollgate import payments`): the invoices it names must be the customer's and in its
+/// currency, and the account must take it; faults name the field.
+pub async fn record_payment(who: &impl Acting, tx: &mut Tx, payment: &Payment) -> ApiResult<()> {
+    let tenant = who.tenant();
+    let currency = payment.amount.currency;
     // The account of the payment's currency knows nothing of invoices in another currency or of
     // another customer; name the actual problem rather than "not open".
     for (i, request) in payment.allocations.iter().enumerate() {
@@ -443,13 +454,11 @@ pub async fn create_payment(
         }
     }
     let fact = AccountFact::PaymentReceived(payment.clone());
-    let account = apply(&mut tx, tenant, payment.customer_id, currency, &fact).await?;
-    tx.insert_payment(tenant, &payment, ctx.now()).await?;
+    let account = apply(tx, tenant, payment.customer_id, currency, &fact).await?;
+    tx.insert_payment(tenant, payment, who.now()).await?;
     tx.save_open_amounts(tenant, &account).await?;
-    ctx.audit(&mut tx, "payment.created", payment.id, &payment)
-        .await?;
-    let out = payment_out(&mut tx, tenant, payment).await?;
-    ctx.commit(tx, StatusCode::CREATED, &out).await
+    crate::jobs::dunning::settle(who, tx, &account).await?;
+    audit_as(who, tx, "payment.created", payment.id, payment).await
 }
 
 /// One payment and what it pays now.
@@ -460,6 +469,104 @@ pub async fn get_payment(ctx: Ctx<Read>, Id(id): Id<PaymentId>) -> ApiResult<Jso
     let mut tx = ctx.read().await?;
     let payment = tx.payment(ctx.tenant(), id).await?;
     Ok(Json(payment_out(&mut tx, ctx.tenant(), payment).await?))
+}
+
+/// Money sent back to the customer out of the payment in the path.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    #[schema(value_type = String, example = "20.00")]
+    pub amount: rust_decimal::Decimal,
+    /// The payment's currency.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// Defaults to now.
+    pub refunded_at: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundOut {
+    /// `rfd_…`
+    pub id: RefundId,
+    #[serde(flatten)]
+    pub refund: Refund,
+    pub reason: Option<String>,
+    /// The refunded payment and what it pays after the refund.
+    pub payment: PaymentOut,
+}
+
+/// Record a refund out of a payment. The amount comes first out of the payment's unused credit,
+/// then out of the invoices it paid, most recently paid first: those are open again. A refund
+/// larger than what is left of the payment is refused, naming `amount`.
+#[utoipa::path(post, path = "/v1/payments/{id}/refunds", tag = "collections", request_body = RefundBody,
+    params(("id" = PaymentId, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 201, body = RefundOut), (status = 404, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem)))]
+pub async fn create_refund(
+    ctx: Ctx<WriteFacts>,
+    Id(payment_id): Id<PaymentId>,
+    JsonBody(input): JsonBody<RefundBody>,
+) -> ApiResult<Response> {
+    let reason = input
+        .reason
+        .map(|r| validate::text("reason", &r, 500))
+        .transpose()
+        .map_err(invalid)?;
+    let refund = RefundIn {
+        payment_id,
+        amount: input.amount,
+        currency: input.currency,
+        refunded_at: input.refunded_at.unwrap_or_else(|| ctx.now()),
+    }
+    .validate()
+    .map_err(invalid)?;
+    let tenant = ctx.tenant();
+    let mut tx = ctx.begin().await?;
+    let payment = tx.payment(tenant, payment_id).await?;
+    if payment.status != PaymentStatus::Succeeded {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "the payment is {}: only a succeeded payment moved money to refund",
+                payment.status
+            ),
+            field: None,
+        });
+    }
+    let currency = payment.amount.currency;
+    if refund.amount.currency != currency {
+        return Err(ApiError::field(
+            "currency",
+            format_args!(
+                "is {}, but the payment is in {currency}",
+                refund.amount.currency
+            ),
+        ));
+    }
+    let customer = payment.customer_id;
+    let fact = AccountFact::PaymentRefunded(refund.clone());
+    let account = apply(&mut tx, tenant, customer, currency, &fact).await?;
+    let id = RefundId::generate();
+    tx.insert_refund(tenant, customer, id, &refund, reason.as_deref(), ctx.now())
+        .await?;
+    tx.save_open_amounts(tenant, &account).await?;
+    let mut refund = refund;
+    refund.amount = scaled(refund.amount);
+    ctx.audit(
+        &mut tx,
+        "refund.created",
+        id,
+        serde_json::json!({ "refund": &refund, "reason": &reason }),
+    )
+    .await?;
+    let out = RefundOut {
+        id,
+        refund,
+        reason,
+        payment: payment_out(&mut tx, tenant, payment).await?,
+    };
+    ctx.commit(tx, StatusCode::CREATED, &out).await
 }
 
 /// Record a chargeback against a payment. An opened (or lost) chargeback takes the money back:
@@ -494,6 +601,7 @@ pub async fn create_chargeback(
     tx.insert_chargeback(tenant, customer, &chargeback, ctx.now())
         .await?;
     tx.save_open_amounts(tenant, &account).await?;
+    crate::jobs::dunning::settle(&ctx, &mut tx, &account).await?;
     ctx.audit(&mut tx, "chargeback.recorded", chargeback.id, &chargeback)
         .await?;
     let out = ChargebackOut {

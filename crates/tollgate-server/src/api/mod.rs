@@ -1,22 +1,30 @@
 //! The routes, one module per resource, assembled into one router and one OpenAPI document.
 
-mod alerts;
-mod audit;
-mod budgets;
-mod collections;
-mod customers;
+mod actions;
+mod activity;
+pub mod alerts;
+pub(crate) mod audit;
+pub(crate) mod budgets;
+pub mod cases;
+pub mod collections;
+pub(crate) mod customers;
 pub mod decisions;
+pub(crate) mod dunning;
 mod health;
 pub mod keys;
-mod lists;
+pub(crate) mod lists;
+mod notices;
 mod orders;
 mod payment_methods;
-mod rules;
+mod playbooks;
+mod prepaid;
+pub(crate) mod rules;
 mod signups;
-mod subscriptions;
+pub(crate) mod subscriptions;
 mod tenant;
-mod usage;
+pub mod usage;
 mod verifications;
+mod webhooks;
 
 use axum::{
     Router,
@@ -94,6 +102,8 @@ pub fn routes(state: AppState, metrics: PrometheusHandle) -> Router {
         .routes(routes!(audit::list))
         .routes(routes!(tenant::get))
         .routes(routes!(usage::ingest))
+        .routes(routes!(activity::ingest))
+        .routes(routes!(activity::rules))
         .routes(routes!(budgets::create, budgets::list))
         .routes(routes!(budgets::get))
         .routes(routes!(alerts::list))
@@ -109,15 +119,47 @@ pub fn routes(state: AppState, metrics: PrometheusHandle) -> Router {
         .routes(routes!(collections::create_credit_note))
         .routes(routes!(collections::create_payment))
         .routes(routes!(collections::get_payment))
+        .routes(routes!(collections::create_refund))
+        .routes(routes!(prepaid::get))
+        .routes(routes!(prepaid::top_up))
+        .routes(routes!(prepaid::draw))
         .routes(routes!(collections::create_chargeback))
         .routes(routes!(collections::account))
         .routes(routes!(collections::receivables_aging))
+        .routes(routes!(dunning::publish_policy, dunning::active_policy))
+        .routes(routes!(dunning::policy_versions))
+        .routes(routes!(dunning::episodes))
+        .routes(routes!(dunning::customer))
+        .routes(routes!(dunning::pause))
+        .routes(routes!(dunning::resume))
+        .routes(routes!(actions::list))
+        .routes(routes!(actions::get))
+        .routes(routes!(actions::retry))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update))
+        .routes(routes!(webhooks::remove))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(notices::create, notices::list))
+        .routes(routes!(notices::get))
+        .routes(routes!(cases::list))
+        .routes(routes!(cases::get))
+        .routes(routes!(cases::assign))
+        .routes(routes!(cases::comment))
+        .routes(routes!(cases::act))
+        .routes(routes!(cases::resolve))
+        .routes(routes!(playbooks::create, playbooks::list))
+        .routes(routes!(playbooks::active))
+        .routes(routes!(playbooks::get))
+        .routes(routes!(playbooks::set_status))
         .split_for_parts();
     let (public, public_doc) = OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
         .routes(routes!(health::openapi))
+        .routes(routes!(notices::partner_center_event))
         .split_for_parts();
     let mut doc = v1_doc;
     doc.merge(public_doc);

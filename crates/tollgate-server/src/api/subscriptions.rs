@@ -6,6 +6,7 @@ use tollgate_core::{
     CustomerId, SubscriptionId,
     customers::{ProductKind, StatusChange, Subscription, SubscriptionStatus},
     validate,
+    webhooks::EventType,
 };
 use tollgate_store::{NewSubscription, SubscriptionFilter};
 use utoipa::ToSchema;
@@ -223,18 +224,21 @@ async fn change_status(
             ctx.now(),
         )
         .await?;
-    let action = match status {
-        SubscriptionStatus::Active => "subscription.reactivated",
-        SubscriptionStatus::Suspended => "subscription.suspended",
-        SubscriptionStatus::Terminated => "subscription.terminated",
+    let event = match status {
+        SubscriptionStatus::Active => EventType::SubscriptionReactivated,
+        SubscriptionStatus::Suspended => EventType::SubscriptionSuspended,
+        SubscriptionStatus::Terminated => EventType::SubscriptionTerminated,
     };
     ctx.audit(
         &mut tx,
-        action,
+        event.as_str(),
         id,
         serde_json::json!({ "from": before.status, "to": after.status, "reason": reason }),
     )
     .await?;
+    let data =
+        serde_json::json!({ "subscription": after, "from": before.status, "reason": reason });
+    crate::webhooks::publish(&mut tx, ctx.tenant(), event, data, ctx.now()).await?;
     let history = tx.subscription_history(ctx.tenant(), id).await?;
     ctx.commit(
         tx,

@@ -19,9 +19,7 @@ use tollgate_core::{
     },
     validate::FieldError,
 };
-use tollgate_store::{
-    StoreError, SubscriptionFilter, Tx, UsageBuckets, UsageRow, page::PageRequest,
-};
+use tollgate_store::{HourlyUsage, PeriodUsage, Tx, UsageRow};
 use utoipa::ToSchema;
 
 use super::{
@@ -29,7 +27,7 @@ use super::{
     budgets,
 };
 use crate::{
-    ctx::{Ctx, WriteFacts},
+    ctx::{Acting, Ctx, WriteFacts, audit_as},
     error::{ApiError, ApiResult},
     json::{BatchBody, from_value},
 };
@@ -53,6 +51,12 @@ pub struct IngestOut {
 /// A subscription × meter hourly series in one currency, and the regions each touched hour saw.
 type Series = BTreeMap<(SubscriptionId, String, String), BTreeMap<DateTime<Utc>, BTreeSet<String>>>;
 
+/// An hourly bucket: subscription, meter, hour, currency.
+type HourKey = (SubscriptionId, String, DateTime<Utc>, String);
+
+/// A day or month bucket: scope (customer or subscription id), local period, currency.
+type PeriodKey = (String, String, String);
+
 /// Ingest usage records.
 #[utoipa::path(post, path = "/v1/usage", tag = "spend watch",
     request_body(content(
@@ -65,18 +69,39 @@ pub async fn ingest(ctx: Ctx<WriteFacts>, BatchBody(body): BatchBody) -> ApiResu
     // Parsed as JSON first, so a syntax error is a 400 whatever the body's shape.
     let inputs: Vec<UsageRecordInput> = from_value(body)?;
     let records = parse_batch(inputs).map_err(ApiError::Invalid)?;
+    let mut tx = ctx.begin().await?;
+    let out = ingest_records(&ctx, &mut tx, &records).await?;
+    ctx.commit(tx, StatusCode::OK, &out).await
+}
+
+/// The write half of `POST /v1/usage`, shared with `tollgate import usage`: resolves every
+/// record's subscription (faults are `[i].field`, reported before anything is written), stores
+/// the new records and their aggregates, runs the anomaly detector and the budgets and audits the
+/// batch, all inside `tx`; the caller commits.
+pub async fn ingest_records(
+    ctx: &impl Acting,
+    tx: &mut Tx,
+    records: &[UsageRecord],
+) -> ApiResult<IngestOut> {
     let tenant = ctx.tenant();
     let now = ctx.now();
-    let mut tx = ctx.begin().await?;
-    let rows = resolve(&mut tx, tenant, &records).await?;
-    let tz = budgets::tenant_tz(&mut tx, tenant).await?;
+    let (rows, subscriptions): (Vec<UsageRow>, Vec<Subscription>) =
+        resolve(tx, tenant, records).await?.into_iter().unzip();
+    let tz = budgets::tenant_tz(tx, tenant).await?;
+    let mut fresh = tx.insert_usage_records(tenant, &rows, now).await?;
 
+    // The batch is summed per bucket in memory, so each aggregate row is written once. Sorted,
+    // so concurrent batches lock shared rows (a customer's day and month) in the same order
+    // and cannot deadlock on PostgreSQL.
     let mut customers: HashMap<CustomerId, Customer> = HashMap::new();
     let mut owners: HashMap<SubscriptionId, CustomerId> = HashMap::new();
     let mut series = Series::new();
+    let mut hourly: BTreeMap<HourKey, (CustomerId, i64)> = BTreeMap::new();
+    let mut daily: BTreeMap<PeriodKey, i64> = BTreeMap::new();
+    let mut monthly: BTreeMap<PeriodKey, i64> = BTreeMap::new();
     let (mut accepted, mut duplicates) = (0u32, 0u32);
-    for (record, (row, subscription)) in records.iter().zip(&rows) {
-        if !tx.insert_usage_record(tenant, row, now).await? {
+    for (row, subscription) in rows.iter().zip(&subscriptions) {
+        if !fresh.remove(&row.record_id) {
             duplicates += 1;
             continue;
         }
@@ -86,15 +111,32 @@ pub async fn ingest(ctx: Ctx<WriteFacts>, BatchBody(body): BatchBody) -> ApiResu
             customers.insert(customer.id, customer);
         }
         owners.insert(subscription.id, subscription.customer_id);
-        let hour = hour_of(record.usage_start);
-        let local = record.usage_start.with_timezone(&tz);
-        let buckets = UsageBuckets {
-            customer_id: subscription.customer_id,
-            hour,
-            day: &local.format("%Y-%m-%d").to_string(),
-            month: &local.format("%Y-%m").to_string(),
-        };
-        tx.add_usage(tenant, row, &buckets).await?;
+        let hour = hour_of(row.usage_start);
+        let local = row.usage_start.with_timezone(&tz);
+        let bucket = hourly
+            .entry((
+                subscription.id,
+                row.meter.clone(),
+                hour,
+                row.currency.clone(),
+            ))
+            .or_insert((subscription.customer_id, 0));
+        bucket.1 = add(bucket.1, row.cost_minor)?;
+        let day = local.format("%Y-%m-%d").to_string();
+        let month = local.format("%Y-%m").to_string();
+        for scope in [
+            subscription.id.to_string(),
+            subscription.customer_id.to_string(),
+        ] {
+            let sum = daily
+                .entry((scope.clone(), day.clone(), row.currency.clone()))
+                .or_default();
+            *sum = add(*sum, row.cost_minor)?;
+            let sum = monthly
+                .entry((scope, month.clone(), row.currency.clone()))
+                .or_default();
+            *sum = add(*sum, row.cost_minor)?;
+        }
         series
             .entry((subscription.id, row.meter.clone(), row.currency.clone()))
             .or_default()
@@ -102,26 +144,58 @@ pub async fn ingest(ctx: Ctx<WriteFacts>, BatchBody(body): BatchBody) -> ApiResu
             .or_default()
             .insert(row.region.clone());
     }
+    let hourly: Vec<HourlyUsage> = hourly
+        .into_iter()
+        .map(
+            |((subscription_id, meter, hour, currency), (customer_id, cost_minor))| HourlyUsage {
+                subscription_id,
+                customer_id,
+                meter,
+                hour,
+                currency,
+                cost_minor,
+            },
+        )
+        .collect();
+    let hourly_totals: HashMap<HourKey, i64> = tx
+        .add_hourly_usage(tenant, &hourly)
+        .await?
+        .into_iter()
+        .map(|t| {
+            (
+                (t.subscription_id, t.meter, t.hour, t.currency),
+                t.cost_minor,
+            )
+        })
+        .collect();
+    tx.add_daily_usage(tenant, &periods(daily)).await?;
+    tx.add_monthly_usage(tenant, &periods(monthly)).await?;
 
-    let mut raised = detect(&ctx, &mut tx, tz, &series, &customers, &owners).await?;
+    let touched = Touched {
+        series: &series,
+        hourly: &hourly_totals,
+        customers: &customers,
+        owners: &owners,
+    };
+    let mut raised = detect(ctx, tx, tz, &touched).await?;
     if accepted > 0 {
         let customers: Vec<Customer> = customers.into_values().collect();
         let subscriptions: Vec<SubscriptionId> = owners.into_keys().collect();
-        raised.extend(budgets::check(&ctx, &mut tx, tz, &customers, &subscriptions).await?);
+        raised.extend(budgets::check(ctx, tx, tz, &customers, &subscriptions).await?);
     }
-    ctx.audit(
-        &mut tx,
+    audit_as(
+        ctx,
+        tx,
         "usage.ingested",
         "usage",
         serde_json::json!({ "accepted": accepted, "duplicates": duplicates, "alerts": raised.len() }),
     )
     .await?;
-    let out = IngestOut {
+    Ok(IngestOut {
         accepted,
         duplicates,
         alerts: raised,
-    };
-    ctx.commit(tx, StatusCode::OK, &out).await
+    })
 }
 
 /// Finds every record's subscription and converts its cost to minor units; any record that
@@ -131,15 +205,27 @@ async fn resolve(
     tenant: TenantId,
     records: &[UsageRecord],
 ) -> ApiResult<Vec<(UsageRow, Subscription)>> {
-    let mut known: HashMap<SubscriptionRef, Option<Subscription>> = HashMap::new();
+    let (mut ids, mut vendor_ids) = (BTreeSet::new(), BTreeSet::new());
+    for r in records {
+        match &r.subscription {
+            SubscriptionRef::Id(id) => ids.insert(id.to_string()),
+            SubscriptionRef::Vendor(vendor) => vendor_ids.insert(vendor.clone()),
+        };
+    }
+    let ids: Vec<String> = ids.into_iter().collect();
+    let vendor_ids: Vec<String> = vendor_ids.into_iter().collect();
+    let mut known: HashMap<SubscriptionRef, Subscription> = HashMap::new();
+    for subscription in tx.subscriptions_among(tenant, &ids, &vendor_ids).await? {
+        known.insert(
+            SubscriptionRef::Vendor(subscription.vendor_subscription_id.clone()),
+            subscription.clone(),
+        );
+        known.insert(SubscriptionRef::Id(subscription.id), subscription);
+    }
     let mut errors = Vec::new();
     let mut rows = Vec::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
-        if !known.contains_key(&r.subscription) {
-            let found = find_subscription(tx, tenant, &r.subscription).await?;
-            known.insert(r.subscription.clone(), found);
-        }
-        let subscription = known.get(&r.subscription).cloned().flatten();
+        let subscription = known.get(&r.subscription).cloned();
         if subscription.is_none() {
             errors.push(FieldError::new(
                 format!("[{i}].subscription"),
@@ -177,29 +263,20 @@ async fn resolve(
     }
 }
 
-async fn find_subscription(
-    tx: &mut Tx,
-    tenant: TenantId,
-    reference: &SubscriptionRef,
-) -> ApiResult<Option<Subscription>> {
-    match reference {
-        SubscriptionRef::Id(id) => match tx.subscription(tenant, *id).await {
-            Err(StoreError::NotFound) => Ok(None),
-            other => Ok(Some(other?)),
-        },
-        SubscriptionRef::Vendor(vendor) => {
-            let filter = SubscriptionFilter {
-                vendor_subscription_id: Some(vendor.clone()),
-                ..SubscriptionFilter::default()
-            };
-            let page = PageRequest {
-                after: None,
-                limit: 1,
-            };
-            let page = tx.list_subscriptions(tenant, &filter, &page).await?;
-            Ok(page.data.into_iter().next())
-        }
-    }
+fn add(sum: i64, cost_minor: i64) -> ApiResult<i64> {
+    sum.checked_add(cost_minor)
+        .ok_or_else(|| ApiError::Internal("usage aggregate overflows 64 bits".into()))
+}
+
+fn periods(sums: BTreeMap<PeriodKey, i64>) -> Vec<PeriodUsage> {
+    sums.into_iter()
+        .map(|((scope_id, period, currency), cost_minor)| PeriodUsage {
+            scope_id,
+            period,
+            currency,
+            cost_minor,
+        })
+        .collect()
 }
 
 fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -233,27 +310,68 @@ struct Footprint {
     added: Vec<(&'static str, String)>,
 }
 
+/// What a batch touched, for the detector.
+struct Touched<'a> {
+    series: &'a Series,
+    /// Each touched hourly bucket's total after the batch.
+    hourly: &'a HashMap<HourKey, i64>,
+    customers: &'a HashMap<CustomerId, Customer>,
+    owners: &'a HashMap<SubscriptionId, CustomerId>,
+}
+
 /// Scores each touched hour of each touched series, in time order, against the series' saved
 /// state. An hour is scored once, when it is first touched; records arriving later for an hour
 /// already scored still count in budgets but do not rewind the detector, which needs streaming
-/// order.
-async fn detect<P>(
-    ctx: &Ctx<P>,
+/// order. States, footprints and reference spend are read and written for the whole batch at
+/// once.
+async fn detect(
+    ctx: &impl Acting,
     tx: &mut Tx,
     tz: Tz,
-    series: &Series,
-    customers: &HashMap<CustomerId, Customer>,
-    owners: &HashMap<SubscriptionId, CustomerId>,
+    touched: &Touched<'_>,
 ) -> ApiResult<Vec<AlertOut>> {
     let tenant = ctx.tenant();
     let now = ctx.now();
     let detector = Detector::new(DetectorConfig::hourly());
-    let mut footprints: HashMap<SubscriptionId, Footprint> = HashMap::new();
+    let keys: Vec<(SubscriptionId, String)> = touched
+        .series
+        .keys()
+        .map(|(subscription, meter, _)| (*subscription, meter.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut stored = tx.series_states(tenant, &keys).await?;
+    // One state per subscription × meter, whatever the currency: a series seen in two
+    // currencies continues from the state the first one left.
+    let mut states: BTreeMap<(SubscriptionId, String), SeriesState> = BTreeMap::new();
+    let subscriptions: Vec<SubscriptionId> = keys
+        .iter()
+        .map(|(s, _)| *s)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut footprints: HashMap<SubscriptionId, Footprint> = subscriptions
+        .iter()
+        .map(|s| (*s, Footprint::default()))
+        .collect();
+    for (subscription, dimension, value) in tx.usage_footprints(tenant, &subscriptions).await? {
+        let Some(footprint) = footprints.get_mut(&subscription) else {
+            continue;
+        };
+        match dimension.as_str() {
+            CLASS => footprint.classes.extend(value.parse::<MeterClass>().ok()),
+            _ => {
+                footprint.regions.insert(value);
+            }
+        }
+    }
+    let references = references(tx, tenant, &subscriptions, now, tz).await?;
     let mut raised = Vec::new();
-    for ((subscription, meter_text, currency_code), hours) in series {
-        let customer = owners
+    for ((subscription, meter_text, currency_code), hours) in touched.series {
+        let customer = touched
+            .owners
             .get(subscription)
-            .and_then(|c| customers.get(c))
+            .and_then(|c| touched.customers.get(c))
             .ok_or_else(|| ApiError::Internal("touched subscription without customer".into()))?;
         let currency: tollgate_core::Currency = currency_code
             .parse()
@@ -262,22 +380,12 @@ async fn detect<P>(
         let meter = Meter::parse("meter", meter_text)
             .map_err(|e| ApiError::Internal(format!("stored meter: {}", e.message)))?;
         let class = classify(&meter);
-        if !footprints.contains_key(subscription) {
-            let mut footprint = Footprint::default();
-            for (dimension, value) in tx.usage_footprint(tenant, *subscription).await? {
-                match dimension.as_str() {
-                    CLASS => footprint.classes.extend(value.parse::<MeterClass>().ok()),
-                    _ => {
-                        footprint.regions.insert(value);
-                    }
-                }
-            }
-            footprints.insert(*subscription, footprint);
-        }
-        let mut state = match tx.series_state(tenant, *subscription, meter_text).await? {
-            Some(json) => serde_json::from_str::<SeriesState>(&json)
+        let key = (*subscription, meter_text.clone());
+        let mut state = match (states.remove(&key), stored.remove(&key)) {
+            (Some(state), _) => state,
+            (None, Some(json)) => serde_json::from_str::<SeriesState>(&json)
                 .map_err(|e| ApiError::Internal(format!("stored series state: {e}")))?,
-            None => {
+            (None, None) => {
                 let population = tx
                     .meter_population(
                         tenant,
@@ -296,12 +404,26 @@ async fn detect<P>(
                 })
             }
         };
-        let reference =
-            reference(tx, tenant, *subscription, currency_code, digits, now, tz).await?;
+        let reference = median(
+            references
+                .get(&(subscription.to_string(), currency_code.clone()))
+                .into_iter()
+                .flatten()
+                .map(|minor| major(*minor, digits))
+                .collect(),
+        )
+        .map(|day| day / 24.0);
         for (hour, regions) in hours {
-            let minor = tx
-                .hourly_cost(tenant, *subscription, meter_text, *hour, currency_code)
-                .await?;
+            let minor = touched
+                .hourly
+                .get(&(
+                    *subscription,
+                    meter_text.clone(),
+                    *hour,
+                    currency_code.clone(),
+                ))
+                .copied()
+                .ok_or_else(|| ApiError::Internal("touched hour without aggregate".into()))?;
             let point = match detector.observe(&mut state, *hour, major(minor, digits)) {
                 Ok(point) => point,
                 Err(DetectorError::OutOfOrder { .. }) => continue,
@@ -369,51 +491,55 @@ async fn detect<P>(
                 }
             }
         }
-        let json = serde_json::to_string(&state).map_err(|e| ApiError::Internal(e.to_string()))?;
-        tx.save_series_state(tenant, *subscription, meter_text, &json, now)
-            .await?;
+        states.insert(key, state);
     }
-    for (subscription, footprint) in footprints {
-        for (dimension, value) in footprint.added {
-            tx.add_usage_footprint(tenant, subscription, dimension, &value, now)
-                .await?;
-        }
-    }
+    let states = states
+        .iter()
+        .map(|((subscription, meter), state)| {
+            let json =
+                serde_json::to_string(state).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok((*subscription, meter.as_str(), json))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    tx.save_series_states(tenant, &states, now).await?;
+    let mut added: Vec<(SubscriptionId, &str, String)> = footprints
+        .into_iter()
+        .flat_map(|(subscription, footprint)| {
+            footprint
+                .added
+                .into_iter()
+                .map(move |(dimension, value)| (subscription, dimension, value))
+        })
+        .collect();
+    // In key order, like the aggregates, so concurrent batches cannot deadlock.
+    added.sort();
+    tx.add_usage_footprints(tenant, &added, now).await?;
     Ok(raised)
 }
 
-/// The subscription's median daily spend over its last seven complete local days, per hour:
-/// what an alert sentence compares a new series with ("73× its 7-day median").
-async fn reference(
+/// Each subscription's daily spend per currency over its last seven complete local days: an
+/// alert sentence compares a new series with its median, per hour ("73× its 7-day median").
+async fn references(
     tx: &mut Tx,
     tenant: TenantId,
-    subscription: SubscriptionId,
-    currency: &str,
-    digits: u32,
+    subscriptions: &[SubscriptionId],
     now: DateTime<Utc>,
     tz: Tz,
-) -> ApiResult<Option<f64>> {
+) -> ApiResult<HashMap<(String, String), Vec<i64>>> {
     let today = now.with_timezone(&tz).date_naive();
     let (Some(first), Some(last)) = (
         today.checked_sub_days(chrono::Days::new(7)),
         today.pred_opt(),
     ) else {
-        return Ok(None);
+        return Ok(HashMap::new());
     };
-    let days = tx
-        .daily_spend(
-            tenant,
-            &subscription.to_string(),
-            currency,
-            &first.to_string(),
-            &last.to_string(),
-        )
-        .await?;
-    let per_point = 24.0;
-    Ok(median(
-        days.into_iter()
-            .map(|(_, minor)| major(minor, digits))
-            .collect(),
-    )
-    .map(|day| day / per_point))
+    let scopes: Vec<String> = subscriptions.iter().map(|s| s.to_string()).collect();
+    let mut days: HashMap<(String, String), Vec<i64>> = HashMap::new();
+    for (scope, currency, _, minor) in tx
+        .daily_spend_of(tenant, &scopes, &first.to_string(), &last.to_string())
+        .await?
+    {
+        days.entry((scope, currency)).or_default().push(minor);
+    }
+    Ok(days)
 }

@@ -40,6 +40,8 @@ pub struct TestApp {
     pub base: String,
     pub store: Store,
     pub clock: ManualClock,
+    /// The server's state, for running its jobs and outbox worker from the test.
+    pub state: AppState,
     pub a: TenantKeys,
     pub b: TenantKeys,
     http: reqwest::Client,
@@ -78,13 +80,14 @@ impl TestApp {
         };
         let state =
             AppState::with_connectors(store.clone(), Arc::new(clock.clone()), config, connectors);
-        let app = Application::bind(state).await.unwrap();
+        let app = Application::bind(state.clone()).await.unwrap();
         let base = format!("http://{}", app.local_addr().unwrap());
         tokio::spawn(app.run_until(std::future::pending()));
         Some(TestApp {
             base,
             store,
             clock,
+            state,
             a,
             b,
             http: reqwest::Client::new(),
@@ -240,6 +243,16 @@ pub fn policy(label: &str) -> Value {
         serde_json::from_str(include_str!("../../../tollgate-core/policies/default.json")).unwrap();
     policy["version"] = Value::String(label.to_owned());
     policy
+}
+
+/// The shipped playbook under another label: a document every playbook route accepts.
+pub fn playbook(label: &str) -> Value {
+    let mut playbook: Value = serde_json::from_str(include_str!(
+        "../../../tollgate-core/policies/playbook-default.json"
+    ))
+    .unwrap();
+    playbook["version"] = Value::String(label.to_owned());
+    playbook
 }
 
 /// Every operation `/openapi.json` documents, as `METHOD /path`.

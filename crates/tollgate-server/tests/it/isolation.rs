@@ -10,13 +10,13 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tollgate_core::{
-    AlertId, BudgetId, CustomerId, DecisionId, InvoiceId, KeyId, ListItemId, PaymentId,
-    SubscriptionId, VerificationId,
+    ActionId, AlertId, BudgetId, CaseId, CustomerId, DecisionId, InvoiceId, KeyId, ListItemId,
+    NoticeId, PaymentId, SubscriptionId, VerificationId, WebhookId,
     tenancy::{Permission, Role},
 };
 
 use crate::{
-    harness::{TestApp, policy, send},
+    harness::{TestApp, playbook, policy, send},
     on_both_engines,
 };
 
@@ -46,6 +46,14 @@ enum Kind {
     Alert,
     Invoice,
     Payment,
+    /// An outbox action (an e-mail about A's customer).
+    Action,
+    /// A webhook endpoint.
+    Webhook,
+    Notice,
+    Case,
+    /// A playbook version: a number per tenant, like a policy version.
+    Playbook,
 }
 
 struct Route {
@@ -58,6 +66,8 @@ struct Route {
 }
 
 const STATUS_CHANGE: Option<&str> = Some(r#"{"reason": "probe"}"#);
+
+const PREPAID: Option<&str> = Some(r#"{"amount": "1.00", "currency": "EUR"}"#);
 
 const CARD: Option<&str> = Some(
     r#"{"bin": "411111", "last4": "4242", "fingerprint": "b-card-{n}", "exp_month": 12,
@@ -318,6 +328,23 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: Method::POST,
+        template: "/v1/activity",
+        permission: Permission::WriteFacts,
+        probe: Probe::Reference(
+            r#"[{"operationName": {"value": "Microsoft.Network/azureFirewalls/delete"},
+                 "status": {"value": "Succeeded"}, "eventTimestamp": "2026-11-02T07:00:00Z",
+                 "eventDataId": "b-{n}", "subscriptionId": "{vendor_sub}"}]"#,
+            "[0].subscriptionId",
+        ),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/activity/rules",
+        permission: Permission::Read,
+        probe: Probe::Own(None),
+    },
+    Route {
+        method: Method::POST,
         template: "/v1/budgets",
         permission: Permission::Operate,
         probe: Probe::Reference(
@@ -446,6 +473,251 @@ const ROUTES: &[Route] = &[
         permission: Permission::Read,
         probe: Probe::Own(None),
     },
+    Route {
+        method: Method::GET,
+        template: "/v1/customers/{id}/prepaid",
+        permission: Permission::Read,
+        probe: Probe::Object(Kind::Customer, None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/customers/{id}/prepaid/top_ups",
+        permission: Permission::WriteFacts,
+        probe: Probe::Object(Kind::Customer, PREPAID),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/customers/{id}/prepaid/draws",
+        permission: Permission::WriteFacts,
+        probe: Probe::Object(Kind::Customer, PREPAID),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/payments/{id}/refunds",
+        permission: Permission::WriteFacts,
+        probe: Probe::Object(
+            Kind::Payment,
+            Some(r#"{"amount": "1.00", "currency": "EUR"}"#),
+        ),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/actions",
+        permission: Permission::Read,
+        probe: Probe::Filters(&[
+            "object_id={customer}",
+            "kind=email&object_id={customer}",
+            "status=pending&object_id={customer}",
+        ]),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/actions/{id}",
+        permission: Permission::Read,
+        probe: Probe::Object(Kind::Action, None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/actions/{id}/retry",
+        permission: Permission::Operate,
+        probe: Probe::Object(Kind::Action, None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/webhooks",
+        permission: Permission::Administer,
+        probe: Probe::Own(Some(
+            r#"{"url": "https://hooks.b.example/{n}", "event_types": ["*"]}"#,
+        )),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/webhooks",
+        permission: Permission::Read,
+        probe: Probe::Own(None),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/webhooks/{id}",
+        permission: Permission::Read,
+        probe: Probe::Object(Kind::Webhook, None),
+    },
+    Route {
+        method: Method::PATCH,
+        template: "/v1/webhooks/{id}",
+        permission: Permission::Administer,
+        probe: Probe::Object(
+            Kind::Webhook,
+            Some(r#"{"url": "https://hooks.b.example/{n}", "status": "disabled"}"#),
+        ),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/webhooks/{id}/remove",
+        permission: Permission::Administer,
+        probe: Probe::Object(Kind::Webhook, None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/webhooks/{id}/rotate_secret",
+        permission: Permission::Administer,
+        probe: Probe::Object(Kind::Webhook, None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/webhooks/{id}/test",
+        permission: Permission::Administer,
+        probe: Probe::Object(Kind::Webhook, None),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/webhooks/{id}/deliveries",
+        permission: Permission::Read,
+        probe: Probe::Object(Kind::Webhook, None),
+    },
+    Route {
+        method: Method::PUT,
+        template: "/v1/dunning/policy",
+        permission: Permission::Operate,
+        probe: Probe::Own(Some(
+            r#"{"notice_lead_days": 2, "steps": [{"after": {"days_past_due": 3}, "action": "remind"}]}"#,
+        )),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/dunning/policy",
+        permission: Permission::Read,
+        probe: Probe::Own(None),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/dunning/policy/versions",
+        permission: Permission::Read,
+        probe: Probe::Own(None),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/dunning/episodes",
+        permission: Permission::Read,
+        probe: Probe::Filters(&[
+            "customer_id={customer}",
+            "customer_id={customer}&status=open",
+        ]),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/customers/{id}/dunning",
+        permission: Permission::Read,
+        probe: Probe::Object(Kind::Customer, None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/customers/{id}/dunning/pause",
+        permission: Permission::Operate,
+        probe: Probe::Object(
+            Kind::Customer,
+            Some(r#"{"reason": "dispute", "until": "2026-12-01"}"#),
+        ),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/customers/{id}/dunning/resume",
+        permission: Permission::Operate,
+        probe: Probe::Object(Kind::Customer, Some("{}")),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/notices",
+        permission: Permission::Operate,
+        probe: Probe::Reference(
+            r#"{"kind": "abuse", "severity": "low", "customer_id": "{customer}", "summary": "probe"}"#,
+            "customer_id",
+        ),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/notices",
+        permission: Permission::Read,
+        probe: Probe::Filters(&["customer_id={customer}", "case_id={case}"]),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/notices/{id}",
+        permission: Permission::Read,
+        probe: Probe::Object(Kind::Notice, None),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/cases",
+        permission: Permission::Read,
+        probe: Probe::Filters(&[
+            "customer_id={customer}",
+            "state=open&customer_id={customer}",
+        ]),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/cases/{id}",
+        permission: Permission::Read,
+        probe: Probe::Object(Kind::Case, None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/cases/{id}/assign",
+        permission: Permission::Operate,
+        probe: Probe::Object(Kind::Case, Some(r#"{"assignee": "probe"}"#)),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/cases/{id}/comment",
+        permission: Permission::Operate,
+        probe: Probe::Object(Kind::Case, Some(r#"{"body": "probe"}"#)),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/cases/{id}/act",
+        permission: Permission::Operate,
+        probe: Probe::Object(
+            Kind::Case,
+            Some(r#"{"action": "suspend_subscription", "subscription_id": "{subscription}"}"#),
+        ),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/cases/{id}/resolve",
+        permission: Permission::Operate,
+        probe: Probe::Object(Kind::Case, Some(r#"{"outcome": "false_positive"}"#)),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/playbooks",
+        permission: Permission::Read,
+        probe: Probe::Own(None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/playbooks",
+        permission: Permission::Operate,
+        probe: Probe::Own(Some(r#"{"playbook": {playbook}}"#)),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/playbooks/active",
+        permission: Permission::Read,
+        probe: Probe::Own(None),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/playbooks/{version}",
+        permission: Permission::Read,
+        probe: Probe::Object(Kind::Playbook, None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/playbooks/{version}/status",
+        permission: Permission::Operate,
+        probe: Probe::Object(Kind::Playbook, Some(r#"{"status": "active"}"#)),
+    },
 ];
 
 /// Routes outside `/v1`, open to anyone.
@@ -454,6 +726,8 @@ const PUBLIC: &[&str] = &[
     "GET /readyz",
     "GET /metrics",
     "GET /openapi.json",
+    // Partner Center's webhook: authenticated by its signature, not a key (tests/it/cases.rs).
+    "POST /v1/connectors/partner-center/events/{tenant}",
 ];
 
 /// Tenant A's objects, and what A sees of them.
@@ -475,6 +749,12 @@ struct Victim {
     alert: String,
     invoice: String,
     payment: String,
+    action: String,
+    webhook: String,
+    notice: String,
+    case: String,
+    playbook: String,
+    playbook_label: String,
 }
 
 impl Victim {
@@ -554,8 +834,42 @@ impl Victim {
                    "received_at": "2026-10-20T00:00:00Z"}),
         )
         .await;
+        let (status, deposit) = app
+            .post(
+                &format!("/v1/customers/{customer}/prepaid/top_ups"),
+                admin,
+                json!({"amount": "20.00", "currency": "EUR", "reference": "a-deposit"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{deposit}");
+        let action = crate::outbox::enqueue_email(app, app.a.id, &customer).await;
+        let webhook = created(
+            "/v1/webhooks",
+            json!({"url": "https://hooks.a-secret.example/in", "event_types": ["*"]}),
+        )
+        .await;
+        let (status, taken) = app
+            .post(
+                "/v1/notices",
+                admin,
+                json!({"kind": "abuse", "severity": "high", "customer_id": customer,
+                       "summary": "a-secret-abuse-report"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{taken}");
+        let published_playbook = created(
+            "/v1/playbooks",
+            json!({"playbook": playbook("a-secret-playbook")}),
+        )
+        .await;
         let text = |v: &Value| v.as_str().unwrap().to_owned();
         Victim {
+            notice: text(&taken["notice"]["id"]),
+            case: text(&taken["case"]["id"]),
+            playbook: published_playbook["version"].to_string(),
+            playbook_label: text(&published_playbook["label"]),
+            webhook: text(&webhook["id"]),
+            action: action.to_string(),
             invoice: text(&invoice["id"]),
             payment: text(&payment["id"]),
             budget: text(&budget["id"]),
@@ -578,6 +892,8 @@ impl Victim {
 
     fn fill(&self, text: &str, n: usize) -> String {
         text.replace("{policy}", &policy("b-{n}").to_string())
+            .replace("{playbook}", &playbook("b-{n}").to_string())
+            .replace("{case}", &self.case)
             .replace("{customer_ext}", &self.customer_ext)
             .replace("{customer}", &self.customer)
             .replace("{subscription}", &self.subscription)
@@ -605,6 +921,11 @@ impl Victim {
             Kind::Alert => &self.alert,
             Kind::Invoice => &self.invoice,
             Kind::Payment => &self.payment,
+            Kind::Action => &self.action,
+            Kind::Webhook => &self.webhook,
+            Kind::Notice => &self.notice,
+            Kind::Case => &self.case,
+            Kind::Playbook => &self.playbook,
         };
         at(template, id)
     }
@@ -624,6 +945,13 @@ impl Victim {
             format!("/v1/invoices/{}", self.invoice),
             format!("/v1/payments/{}", self.payment),
             format!("/v1/customers/{}/account", self.customer),
+            format!("/v1/actions/{}", self.action),
+            format!("/v1/webhooks/{}", self.webhook),
+            format!("/v1/webhooks/{}/deliveries", self.webhook),
+            format!("/v1/customers/{}/prepaid", self.customer),
+            format!("/v1/notices/{}", self.notice),
+            format!("/v1/cases/{}", self.case),
+            format!("/v1/playbooks/{}", self.playbook),
             "/v1/rules".to_owned(),
             "/v1/lists/items".to_owned(),
             "/v1/keys?limit=500".to_owned(),
@@ -637,7 +965,7 @@ impl Victim {
     }
 
     /// A's identifiers that must never appear in an answer to B.
-    fn secrets(&self) -> [&str; 16] {
+    fn secrets(&self) -> [&str; 21] {
         [
             &self.customer,
             &self.customer_ext,
@@ -655,6 +983,11 @@ impl Victim {
             &self.alert,
             &self.invoice,
             &self.payment,
+            &self.action,
+            &self.webhook,
+            &self.notice,
+            &self.case,
+            &self.playbook_label,
         ]
     }
 }
@@ -678,6 +1011,11 @@ fn missing(kind: Kind) -> String {
         Kind::Alert => AlertId::generate().to_string(),
         Kind::Invoice => InvoiceId::generate().to_string(),
         Kind::Payment => PaymentId::generate().to_string(),
+        Kind::Action => ActionId::generate().to_string(),
+        Kind::Webhook => WebhookId::generate().to_string(),
+        Kind::Notice => NoticeId::generate().to_string(),
+        Kind::Case => CaseId::generate().to_string(),
+        Kind::Playbook => "999999".to_owned(),
     }
 }
 

@@ -3,12 +3,19 @@
 
 mod harness;
 
+mod activity;
 mod bad_input;
+mod cases;
 mod collections;
+mod console;
 mod decisions;
+mod dunning;
 mod foundation;
 mod isolation;
 mod operations;
+mod outbox;
+mod prepaid;
 mod rules;
 mod usage;
 mod verifications;
+mod webhooks;

@@ -279,6 +279,46 @@ async fn a_crypto_mining_takeover_alerts_within_the_hour(app: &TestApp) {
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
 }
 
+/// The same two quiet weeks and GPU night as above, sent as one batch, newest record first and
+/// naming the subscription both ways: the batch is summed and stored in bulk, yet the detector
+/// still sees every hour in time order, so only the GPU hour alerts.
+async fn one_batch_of_many_hours_is_scored_in_time_order(app: &TestApp) {
+    let (_, sub) = customer_and_subscription(app, "replayed").await;
+    let start = at("2026-11-03T00:00:00Z");
+    let night = start + Duration::days(14) + Duration::hours(2);
+    let mut batch: Vec<Value> = (0..14 * 24)
+        .map(|n| {
+            let cost = format!("0.{}", 48 + n % 5);
+            cpu(&sub, &format!("cpu-{n}"), &cost, start + Duration::hours(n))
+        })
+        .collect();
+    batch.extend((0..10).map(|vm| {
+        record(
+            "vendor-replayed",
+            &format!("gpu-{vm}"),
+            "Virtual Machines/NC24ads A100 v4",
+            "South East Asia",
+            "3.67",
+            night,
+        )
+    }));
+    batch.reverse();
+    app.clock.set(night + Duration::minutes(65));
+    let answer = ingest(app, Value::Array(batch)).await;
+    assert_eq!(answer["accepted"], 14 * 24 + 10, "{answer}");
+    let alerts = answer["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{answer}");
+    assert_eq!(alerts[0]["kind"], "usage_anomaly");
+    assert_eq!(alerts[0]["subscription_id"], sub.as_str());
+    let kinds: Vec<&str> = alerts[0]["details"]["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["new_meter_class", "new_region"]);
+}
+
 async fn alerts_are_acknowledged_and_resolved(app: &TestApp) {
     let (customer, sub) = customer_and_subscription(app, "cycle").await;
     budget(
@@ -437,5 +477,6 @@ on_both_engines!(
     resending_is_a_no_op_and_bad_batches_write_nothing,
     thresholds_alert_once_per_period,
     a_crypto_mining_takeover_alerts_within_the_hour,
+    one_batch_of_many_hours_is_scored_in_time_order,
     alerts_are_acknowledged_and_resolved,
 );

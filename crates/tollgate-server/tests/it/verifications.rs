@@ -73,6 +73,7 @@ async fn start(engine: Engine) -> Option<(TestApp, Fakes)> {
             )
             .unwrap(),
         )),
+        ..Connectors::default()
     };
     Some((TestApp::start_with(engine, connectors).await?, fakes))
 }

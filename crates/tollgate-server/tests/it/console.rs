@@ -1,0 +1,388 @@
+//! The console over plain HTTP: the session cookie's flags, CSRF refusals, a viewer's refusals,
+//! another tenant's customer as 404, and a suspension that lands on the audit trail.
+
+use reqwest::{StatusCode, header};
+use serde_json::json;
+use tollgate_core::tenancy::Role;
+
+use crate::{
+    harness::{TenantKeys, TestApp},
+    on_both_engines,
+};
+
+/// A browser without JavaScript: keeps the cookies it is given and never follows redirects.
+struct Browser<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    cookies: Vec<(String, String)>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    html: String,
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let request = if cookie.is_empty() {
+            request
+        } else {
+            request.header(header::COOKIE, cookie)
+        };
+        let response = request.send().await.unwrap();
+        let set_cookies: Vec<String> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for set in &set_cookies {
+            let pair = set.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        Page {
+            status: response.status(),
+            location: response
+                .headers()
+                .get(header::LOCATION)
+                .map(|v| v.to_str().unwrap().to_owned()),
+            set_cookies,
+            html: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.http.get(format!("{}{path}", self.app.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let request = self
+            .http
+            .post(format!("{}{path}", self.app.base))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(request).await
+    }
+
+    async fn sign_in(&mut self, key: &str) -> Page {
+        let form = self.get("/console/sign-in").await;
+        assert_eq!(form.status, StatusCode::OK);
+        let csrf = csrf(&form.html);
+        self.post("/console/sign-in", &[("api_key", key), ("csrf", &csrf)])
+            .await
+    }
+}
+
+/// The CSRF token of the first form on the page.
+fn csrf(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+async fn customer_with_subscription(
+    app: &TestApp,
+    tenant: &TenantKeys,
+    name: &str,
+) -> (String, String) {
+    let customer = app.customer(tenant, name).await;
+    let subscription = app
+        .subscription(tenant, &customer, &format!("vendor-{name}"))
+        .await;
+    (customer, subscription)
+}
+
+async fn the_session_cookie_is_http_only_strict_and_needs_its_form_token(app: &TestApp) {
+    let mut browser = Browser::new(app);
+    let page = browser.get("/console").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location.as_deref(), Some("/console/sign-in"));
+
+    // The sign-in form's double-submit token: without the cookie it came with, refused.
+    let mut stranger = Browser::new(app);
+    let forged = stranger
+        .post(
+            "/console/sign-in",
+            &[
+                ("api_key", app.a.key(Role::Analyst)),
+                ("csrf", "0123456789abcdef0123456789abcdef"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(stranger.cookies.iter().all(|(n, _)| n != "tg_session"));
+
+    let wrong = browser.sign_in("not-a-key").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong.html.contains("unknown, revoked or expired"),
+        "{}",
+        wrong.html
+    );
+    let ingest = browser.sign_in(app.a.key(Role::Ingest)).await;
+    assert_eq!(ingest.status, StatusCode::UNAUTHORIZED);
+
+    let signed_in = browser.sign_in(app.a.key(Role::Analyst)).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.html
+    );
+    assert_eq!(signed_in.location.as_deref(), Some("/console"));
+    let session = signed_in
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("tg_session="))
+        .expect("a session cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(session.contains(flag), "{session}");
+    }
+    assert!(
+        !session.contains(app.a.key(Role::Analyst)),
+        "the key never goes into the cookie"
+    );
+    let overview = browser.get("/console").await;
+    assert_eq!(overview.status, StatusCode::OK);
+    assert!(overview.html.contains("<h1>Overview</h1>"));
+
+    // A tampered session is no session.
+    let mut tampered = Browser::new(app);
+    let (_, value) = browser
+        .cookies
+        .iter()
+        .find(|(n, _)| n == "tg_session")
+        .unwrap();
+    tampered
+        .cookies
+        .push(("tg_session".into(), value.replacen("key_", "key_0", 1)));
+    assert_eq!(tampered.get("/console").await.status, StatusCode::SEE_OTHER);
+
+    let token = csrf(&overview.html);
+    let refused = browser
+        .post("/console/sign-out", &[("csrf", "wrong")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let out = browser.post("/console/sign-out", &[("csrf", &token)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(browser.get("/console").await.status, StatusCode::SEE_OTHER);
+}
+
+async fn an_analyst_suspends_a_subscription_on_the_audit_trail(app: &TestApp) {
+    let (customer, subscription) = customer_with_subscription(app, &app.a, "suspend-me").await;
+    let mut browser = Browser::new(app);
+    browser.sign_in(app.a.key(Role::Analyst)).await;
+    let page = browser.get(&format!("/console/customers/{customer}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("Contoso Analytics GmbH"));
+    let action = format!("/console/subscriptions/{subscription}/suspend");
+    assert!(page.html.contains(&action), "an analyst sees the button");
+    let token = csrf(&page.html);
+
+    let forged = browser
+        .post(&action, &[("csrf", "forged"), ("reason", "abuse")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let (_, still) = app
+        .get(
+            &format!("/v1/subscriptions/{subscription}"),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(still["status"], "active");
+
+    let done = browser
+        .post(
+            &action,
+            &[("csrf", &token), ("reason", "crypto mining on GPUs")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let (_, suspended) = app
+        .get(
+            &format!("/v1/subscriptions/{subscription}"),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(suspended["status"], "suspended");
+    assert_eq!(suspended["status_reason"], "crypto mining on GPUs");
+    let (_, audit) = app
+        .get(
+            &format!("/v1/audit?object_id={subscription}&action=subscription.suspended"),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    let events = audit["data"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{audit}");
+    assert_eq!(events[0]["data"]["reason"], "crypto mining on GPUs");
+    let page = browser.get(&format!("/console/customers/{customer}")).await;
+    assert!(page.html.contains("subscription.suspended"));
+    assert!(
+        page.html
+            .contains(&format!("/console/subscriptions/{subscription}/reactivate"))
+    );
+
+    // The same transition twice is the API's conflict, shown as a page.
+    let again = browser
+        .post(&action, &[("csrf", &token), ("reason", "again")])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.html);
+}
+
+async fn a_viewer_sees_no_buttons_and_is_refused(app: &TestApp) {
+    let (customer, subscription) = customer_with_subscription(app, &app.a, "viewer").await;
+    let mut browser = Browser::new(app);
+    browser.sign_in(app.a.key(Role::Viewer)).await;
+    let page = browser.get(&format!("/console/customers/{customer}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.html.contains("/console/subscriptions/"),
+        "no buttons for a viewer"
+    );
+    assert!(!page.html.contains("<button type=\"submit\">Change status"));
+    assert!(page.html.contains("(read only)"));
+    let token = csrf(&page.html);
+    let refused = browser
+        .post(
+            &format!("/console/subscriptions/{subscription}/suspend"),
+            &[("csrf", &token), ("reason", "not mine to do")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let refused = browser
+        .post(
+            &format!("/console/customers/{customer}/status"),
+            &[("csrf", &token), ("to", "decline")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let (_, still) = app
+        .get(
+            &format!("/v1/subscriptions/{subscription}"),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(still["status"], "active");
+}
+
+async fn another_tenants_customer_is_not_found(app: &TestApp) {
+    let (theirs, their_subscription) = customer_with_subscription(app, &app.b, "theirs").await;
+    let mut browser = Browser::new(app);
+    browser.sign_in(app.a.key(Role::Analyst)).await;
+    let page = browser.get(&format!("/console/customers/{theirs}")).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(!page.html.contains("Contoso"));
+    assert_eq!(
+        browser.get("/console/customers/not-an-id").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let overview = browser.get("/console").await;
+    let token = csrf(&overview.html);
+    let refused = browser
+        .post(
+            &format!("/console/subscriptions/{their_subscription}/suspend"),
+            &[("csrf", &token), ("reason", "not ours")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    let (_, still) = app
+        .get(
+            &format!("/v1/subscriptions/{their_subscription}"),
+            app.b.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(still["status"], "active");
+}
+
+async fn every_page_renders_for_reading(app: &TestApp) {
+    let (customer, _) = customer_with_subscription(app, &app.a, "pages").await;
+    let (status, _) = app
+        .post(
+            "/v1/invoices",
+            app.a.key(Role::Ingest),
+            json!({
+                "number": "INV-C1", "customer_id": customer,
+                "issued_at": "2026-09-01T09:00:00Z", "due_at": "2026-09-15T09:00:00Z",
+                "currency": "EUR", "lines": [{"description": "Microsoft 365", "amount": "120.00"}],
+                "total": "120.00"
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut browser = Browser::new(app);
+    browser.sign_in(app.a.key(Role::Analyst)).await;
+    for (path, heading) in [
+        ("/console", "<h1>Overview</h1>"),
+        ("/console/queues", "<h1>Queues</h1>"),
+        (
+            "/console/queues?verdict=review&alert_status=resolved",
+            "<h1>Queues</h1>",
+        ),
+        ("/console/rules", "<h1>Rules</h1>"),
+        ("/console/collections", "<h1>Collections</h1>"),
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.html);
+        assert!(page.html.contains(heading), "{path}");
+        assert!(page.html.contains("<html lang=\"en\">"));
+    }
+    let aging = browser.get("/console/collections").await;
+    assert!(
+        aging.html.contains(&customer) && aging.html.contains("120.00"),
+        "{}",
+        aging.html
+    );
+    let bad = browser.get("/console/queues?verdict=maybe").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.html.contains("verdict"));
+}
+
+on_both_engines!(
+    the_session_cookie_is_http_only_strict_and_needs_its_form_token,
+    an_analyst_suspends_a_subscription_on_the_audit_trail,
+    a_viewer_sees_no_buttons_and_is_refused,
+    another_tenants_customer_is_not_found,
+    every_page_renders_for_reading,
+);

@@ -1,0 +1,174 @@
+//! Webhook endpoints: where a tenant wants its events delivered. The deliveries themselves are
+//! outbox actions (see `outbox.rs`) whose object id is the endpoint id.
+
+use chrono::{DateTime, Utc};
+use tollgate_core::{TenantId, WebhookId, webhooks::EndpointStatus};
+
+use crate::{
+    Result, Tx,
+    page::{Page, PageRequest},
+    row::{RowExt, micros, to_json},
+};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRow {
+    pub id: WebhookId,
+    pub url: String,
+    pub description: Option<String>,
+    /// Event type names, or `*` for all.
+    pub event_types: Vec<String>,
+    /// `whsec_` + base64 of the signing key.
+    pub secret: String,
+    pub status: EndpointStatus,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, url, description, event_types, secret, status, disabled_reason, \
+                       created_at, updated_at";
+
+fn webhook(row: &sqlx::any::AnyRow) -> Result<WebhookRow> {
+    Ok(WebhookRow {
+        id: row.parsed("id")?,
+        url: row.text("url")?,
+        description: row.opt_text("description")?,
+        event_types: row.json("event_types")?,
+        secret: row.text("secret")?,
+        status: row.parsed("status")?,
+        disabled_reason: row.opt_text("disabled_reason")?,
+        created_at: row.at("created_at")?,
+        updated_at: row.at("updated_at")?,
+    })
+}
+
+impl Tx {
+    pub async fn insert_webhook(&mut self, tenant: TenantId, w: &WebhookRow) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO webhook_endpoints (tenant_id, {COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(w.id.to_string())
+            .bind(&w.url)
+            .bind(w.description.clone())
+            .bind(to_json(&w.event_types))
+            .bind(&w.secret)
+            .bind(w.status.as_str())
+            .bind(w.disabled_reason.clone())
+            .bind(micros(w.created_at))
+            .bind(micros(w.updated_at))
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The endpoint, locked for the rest of the transaction on PostgreSQL; a removed one is
+    /// `NotFound`.
+    pub async fn webhook(&mut self, tenant: TenantId, id: WebhookId) -> Result<WebhookRow> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM webhook_endpoints \
+             WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL{}",
+            self.dialect.for_update()
+        );
+        webhook(&self.row_by_id(sql, tenant, &id.to_string()).await?)
+    }
+
+    pub async fn list_webhooks(
+        &mut self,
+        tenant: TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<WebhookRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1 AND id > $2 \
+             AND removed_at IS NULL ORDER BY id LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(page.fetch_limit())
+            .fetch_all(self.conn())
+            .await?;
+        let hooks = rows.iter().map(webhook).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(hooks, page, |w| w.id.to_string()))
+    }
+
+    /// Every enabled endpoint of the tenant; the caller matches event types (a tenant has a
+    /// handful of endpoints, and `*` makes matching in SQL awkward on two engines).
+    pub async fn enabled_webhooks(&mut self, tenant: TenantId) -> Result<Vec<WebhookRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1 AND status = $2 \
+             AND removed_at IS NULL ORDER BY id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(EndpointStatus::Enabled.as_str())
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter().map(webhook).collect()
+    }
+
+    /// Writes every changeable field of `w` (read with `webhook` in this transaction).
+    pub async fn update_webhook(&mut self, tenant: TenantId, w: &WebhookRow) -> Result<()> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, \
+             secret = $6, status = $7, disabled_reason = $8, updated_at = $9 \
+             WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(w.id.to_string())
+        .bind(&w.url)
+        .bind(w.description.clone())
+        .bind(to_json(&w.event_types))
+        .bind(&w.secret)
+        .bind(w.status.as_str())
+        .bind(w.disabled_reason.clone())
+        .bind(micros(w.updated_at))
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Disables the endpoint unless it already is (or is gone). True when this call disabled
+    /// it, so of several deliveries failing at once only one raises the alert.
+    pub async fn disable_webhook(
+        &mut self,
+        tenant: TenantId,
+        id: WebhookId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET status = $3, disabled_reason = $4, updated_at = $5 \
+             WHERE tenant_id = $1 AND id = $2 AND status = $6 AND removed_at IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(EndpointStatus::Disabled.as_str())
+        .bind(reason)
+        .bind(micros(now))
+        .bind(EndpointStatus::Enabled.as_str())
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn remove_webhook(
+        &mut self,
+        tenant: TenantId,
+        id: WebhookId,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET removed_at = $3, updated_at = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(micros(now))
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+}

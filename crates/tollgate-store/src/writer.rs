@@ -1,0 +1,198 @@
+//! Group commit for SQLite.
+//!
+//! SQLite has one writer, and with `synchronous = FULL` every `COMMIT` waits for the disk. Run
+//! one transaction per request and the disk's flush rate caps the API. Here every write
+//! transaction is a *savepoint* inside a shared physical transaction on the one writer
+//! connection, and one `COMMIT` makes a whole group durable:
+//!
+//! 1. `begin` queues on the connection's lock (first come, first served), opens the physical
+//!    transaction if none is open, and starts a savepoint.
+//! 2. `commit` releases the savepoint, registers for the group's result, lets go of the lock and
+//!    queues for it again. Writers that were waiting run their transactions in the meantime.
+//! 3. Whoever gets the lock back with its result still unknown commits the physical
+//!    transaction for everyone registered, and hands each of them the outcome.
+//!
+//! So nobody hears "committed" before the data is on disk, a lone writer commits at once, and
+//! under load a commit carries as many transactions as queued during the previous one. A
+//! transaction dropped without commit rolls back to its savepoint and leaves the others intact.
+
+use std::sync::Arc;
+
+use sqlx::{AnyConnection, Executor};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+
+use crate::{Result, StoreError};
+
+type Outcome = std::result::Result<(), String>;
+
+const BEGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+pub(crate) struct Writer(Arc<Mutex<State>>);
+
+struct State {
+    conn: AnyConnection,
+    /// A physical transaction is open.
+    open: bool,
+    /// Transactions released into the open physical one, waiting for its `COMMIT`.
+    waiting: Vec<oneshot::Sender<Outcome>>,
+    /// A transaction was dropped without commit and its savepoint is still to be undone.
+    dirty: bool,
+}
+
+impl Writer {
+    pub(crate) fn new(conn: AnyConnection) -> Self {
+        Self(Arc::new(Mutex::new(State {
+            conn,
+            open: false,
+            waiting: Vec::new(),
+            dirty: false,
+        })))
+    }
+
+    pub(crate) async fn begin(&self) -> Result<GroupTx> {
+        // Bounded, so a task that opens a second write transaction while holding one fails
+        // loudly instead of waiting for itself forever.
+        let mut state = tokio::time::timeout(BEGIN_TIMEOUT, Arc::clone(&self.0).lock_owned())
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?;
+        state.settle().await;
+        if !state.open {
+            state.conn.execute("BEGIN IMMEDIATE").await?;
+            state.open = true;
+        }
+        if let Err(error) = state.conn.execute("SAVEPOINT logical").await {
+            state.abort(&error.to_string()).await;
+            return Err(error.into());
+        }
+        Ok(GroupTx {
+            state: Some(state),
+            writer: Arc::clone(&self.0),
+        })
+    }
+
+    pub(crate) async fn close(&self) {
+        let mut state = self.0.lock().await;
+        state.settle().await;
+        if state.open {
+            state.abort("the store is closing").await;
+        }
+    }
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+impl State {
+    /// Commits the physical transaction and tells every registered transaction how it went.
+    async fn flush(&mut self) {
+        let outcome = match self.conn.execute("COMMIT").await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                // A failed COMMIT may leave the transaction open; end it so the next group
+                // starts clean.
+                let _ = self.conn.execute("ROLLBACK").await;
+                Err(error.to_string())
+            }
+        };
+        self.open = false;
+        for waiter in self.waiting.drain(..) {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+
+    /// Ends the physical transaction without keeping anything, and fails everyone waiting on it.
+    async fn abort(&mut self, reason: &str) {
+        let _ = self.conn.execute("ROLLBACK").await;
+        self.open = false;
+        for waiter in self.waiting.drain(..) {
+            let _ = waiter.send(Err(format!("the group's transaction failed: {reason}")));
+        }
+    }
+
+    /// Undoes a dropped transaction's savepoint. If nobody else's work is in the physical
+    /// transaction, ends it too, so an idle writer never holds SQLite's write lock.
+    async fn settle(&mut self) {
+        if !std::mem::take(&mut self.dirty) {
+            return;
+        }
+        match self
+            .conn
+            .execute("ROLLBACK TO logical; RELEASE logical")
+            .await
+        {
+            Ok(_) if self.waiting.is_empty() => {
+                let _ = self.conn.execute("ROLLBACK").await;
+                self.open = false;
+            }
+            Ok(_) => {}
+            // SQLite rolled the whole transaction back on its own (disk full, I/O error).
+            Err(error) => self.abort(&error.to_string()).await,
+        }
+    }
+}
+
+/// One write transaction: a savepoint in the writer's current group.
+pub(crate) struct GroupTx {
+    /// Held from `begin` until `commit` or drop; `None` only inside those two.
+    state: Option<OwnedMutexGuard<State>>,
+    writer: Arc<Mutex<State>>,
+}
+
+impl GroupTx {
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        let state = self
+            .state
+            .as_mut()
+            .expect("a transaction holds the writer until it ends");
+        &mut state.conn
+    }
+
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        let mut state = self
+            .state
+            .take()
+            .expect("a transaction holds the writer until it ends");
+        if let Err(error) = state.conn.execute("RELEASE logical").await {
+            state.abort(&error.to_string()).await;
+            return Err(error.into());
+        }
+        let (sender, mut outcome) = oneshot::channel();
+        state.waiting.push(sender);
+        drop(state);
+
+        // Writers queued behind us run now; then we, or one of them, commit the group.
+        let mut state = Arc::clone(&self.writer).lock_owned().await;
+        state.settle().await;
+        let result = match outcome.try_recv() {
+            Ok(result) => result,
+            Err(oneshot::error::TryRecvError::Empty) => {
+                state.flush().await;
+                drop(state);
+                outcome
+                    .await
+                    .unwrap_or_else(|_| Err("the group commit was abandoned".into()))
+            }
+            Err(oneshot::error::TryRecvError::Closed) => {
+                Err("the group commit was abandoned".into())
+            }
+        };
+        result.map_err(|reason| StoreError::Database(sqlx::Error::Protocol(reason)))
+    }
+}
+
+impl Drop for GroupTx {
+    fn drop(&mut self) {
+        let Some(mut state) = self.state.take() else {
+            return;
+        };
+        // Rolling back needs an await. Marked first, so that whoever takes the lock next
+        // cleans up if the task below never runs; the task keeps the lock until it is done.
+        state.dirty = true;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { state.settle().await });
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Many writers at once: each transaction stands or falls on its own even when SQLite's group
+//! commit puts several in one physical transaction, and an idle store holds no write lock.
+
+use chrono::{DateTime, Utc};
+use tollgate_core::{TenantId, tenancy::Tenant};
+use tollgate_store::{Store, conformance, testing};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+fn tenant(n: usize) -> Tenant {
+    Tenant {
+        id: TenantId::generate(),
+        slug: format!("t{n}"),
+        name: format!("T{n}"),
+        time_zone: "UTC".into(),
+        created_at: t0(),
+    }
+}
+
+async fn concurrent_writers_keep_exactly_what_they_committed(store: &Store) {
+    let tasks = (0..60).map(|n| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin().await.unwrap();
+            tx.insert_tenant(&tenant(n)).await.unwrap();
+            tokio::task::yield_now().await;
+            match n % 3 {
+                // Dropped: rolls back, whatever else is in its group.
+                0 => drop(tx),
+                // A failing statement after a good one; the caller gives up.
+                1 => {
+                    assert!(tx.insert_tenant(&tenant(n)).await.is_err());
+                    drop(tx);
+                }
+                _ => tx.commit().await.unwrap(),
+            }
+        })
+    });
+    for task in tasks.collect::<Vec<_>>() {
+        task.await.unwrap();
+    }
+    let mut tx = store.read().await.unwrap();
+    let mut kept: Vec<usize> = tx
+        .all_tenants()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.slug[1..].parse().unwrap())
+        .collect();
+    kept.sort_unstable();
+    let expected: Vec<usize> = (0..60).filter(|n| n % 3 == 2).collect();
+    assert_eq!(kept, expected);
+}
+
+conformance!(concurrent_writers_keep_exactly_what_they_committed);
+
+/// After a transaction is dropped, another process can write at once: the dropped savepoint
+/// did not leave the physical transaction (and SQLite's write lock) open.
+#[tokio::test]
+async fn a_dropped_transaction_leaves_the_database_writable_for_other_processes() {
+    let db = testing::sqlite().await;
+    let mut tx = db.store.begin().await.unwrap();
+    tx.insert_tenant(&tenant(1)).await.unwrap();
+    drop(tx);
+    // The next transaction starts only after the rollback task has run.
+    db.store.begin().await.unwrap().commit().await.unwrap();
+
+    // Were the lock still held, this would fail with "database is locked" after the busy
+    // timeout.
+    let other = Store::connect(&db.url).await.unwrap();
+    let mut tx = other.begin().await.unwrap();
+    tx.insert_tenant(&tenant(2)).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = db.store.read().await.unwrap();
+    let slugs: Vec<String> = tx
+        .all_tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.slug)
+        .collect();
+    assert_eq!(slugs, ["t2"]);
+}
