@@ -23,7 +23,7 @@ mod signups;
 pub(crate) mod subscriptions;
 mod tenant;
 pub mod usage;
-mod verifications;
+pub(crate) mod verifications;
 mod webhooks;
 
 use axum::{

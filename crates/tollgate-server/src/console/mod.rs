@@ -51,6 +51,10 @@ pub fn routes(state: AppState) -> Router {
             post(queues::customer_status),
         )
         .route("/console/queues", get(queues::page))
+        .route(
+            "/console/customers/{id}/verifications",
+            post(queues::request_step),
+        )
         .route("/console/alerts/{id}/{action}", post(queues::alert_action))
         .route("/console/rules", get(rules::page).post(rules::submit))
         .route("/console/collections", get(collections::page))

@@ -1,6 +1,6 @@
 //! The work queues: decisions waiting for an analyst and open alerts, with the actions taken on
-//! them (approve or decline a customer, suspend or reactivate it, acknowledge or resolve an
-//! alert), each through the API's handler.
+//! them (approve or decline a customer, suspend or reactivate it, request a verification step,
+//! acknowledge or resolve an alert), each through the API's handler.
 
 use axum::{
     Extension, Form, Json,
@@ -14,8 +14,8 @@ use tollgate_core::{AlertId, CustomerId};
 use super::{Fail, Session, changed, customer::json_input, data, query, render, see_other};
 use crate::{
     AppState,
-    api::{Id, alerts, customers, decisions},
-    ctx::{Ctx, Operate, Read},
+    api::{Id, alerts, customers, decisions, verifications},
+    ctx::{Ctx, Operate, Read, WriteFacts},
     error::ApiError,
 };
 
@@ -174,4 +174,26 @@ pub async fn customer_status(
     } else {
         format!("/console/customers/{id}")
     }))
+}
+
+#[derive(Deserialize)]
+pub struct StepForm {
+    csrf: String,
+    /// `sms`, `bureau` or `phone_call`, as `POST /v1/customers/{id}/verifications` takes it.
+    kind: String,
+}
+
+/// Asks the customer for a verification step, as `POST /v1/customers/{id}/verifications`.
+pub async fn request_step(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+    Form(form): Form<StepForm>,
+) -> Result<Response, Fail> {
+    session.check(&form.csrf)?;
+    let ctx = Ctx::<WriteFacts>::for_caller(&state, session.caller)?;
+    let id: CustomerId = id.parse().map_err(|_| Fail::Api(ApiError::NotFound))?;
+    let input = json_input(json!({ "kind": form.kind }))?;
+    changed(verifications::create(ctx, Id(id), input).await)?;
+    Ok(see_other("/console/queues"))
 }

@@ -271,6 +271,38 @@ async fn an_analyst_suspends_a_subscription_on_the_audit_trail(app: &TestApp) {
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.html);
 }
 
+async fn an_analyst_requests_a_verification_step(app: &TestApp) {
+    let (customer, _) = customer_with_subscription(app, &app.a, "call-me").await;
+    let mut browser = Browser::new(app);
+    browser.sign_in(app.a.key(Role::Analyst)).await;
+    let page = browser.get(&format!("/console/customers/{customer}")).await;
+    let token = csrf(&page.html);
+    let action = format!("/console/customers/{customer}/verifications");
+
+    let unknown = browser
+        .post(&action, &[("csrf", &token), ("kind", "fax")])
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown.html.contains("kind"), "{}", unknown.html);
+
+    let done = browser
+        .post(&action, &[("csrf", &token), ("kind", "phone_call")])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let (_, audit) = app
+        .get(
+            "/v1/audit?action=verification.started",
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    let events = audit["data"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{audit}");
+    assert!(
+        events[0]["object_id"].as_str().unwrap().starts_with("ver_"),
+        "{audit}"
+    );
+}
+
 async fn a_viewer_sees_no_buttons_and_is_refused(app: &TestApp) {
     let (customer, subscription) = customer_with_subscription(app, &app.a, "viewer").await;
     let mut browser = Browser::new(app);
@@ -382,6 +414,7 @@ async fn every_page_renders_for_reading(app: &TestApp) {
 on_both_engines!(
     the_session_cookie_is_http_only_strict_and_needs_its_form_token,
     an_analyst_suspends_a_subscription_on_the_audit_trail,
+    an_analyst_requests_a_verification_step,
     a_viewer_sees_no_buttons_and_is_refused,
     another_tenants_customer_is_not_found,
     every_page_renders_for_reading,
