@@ -10,6 +10,7 @@ use tollgate_core::{
 use crate::{
     Result, StoreError, Tx,
     page::{Page, PageRequest},
+    policies::{NewVersion, Versioned},
     row::{RowExt, micros, to_json},
 };
 
@@ -103,29 +104,8 @@ pub struct QuarantinedEvent {
 }
 
 /// A playbook version.
-#[derive(Debug, Clone)]
-pub struct PlaybookRow {
-    pub version: i64,
-    pub label: String,
-    pub document: String,
-    /// `active` or `inactive`.
-    pub status: String,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-}
-
-fn playbook(row: &sqlx::any::AnyRow) -> Result<PlaybookRow> {
-    Ok(PlaybookRow {
-        version: row.int("version")?,
-        label: row.text("label")?,
-        document: row.text("document")?,
-        status: row.text("status")?,
-        created_by: row.text("created_by")?,
-        created_at: row.at("created_at")?,
-    })
-}
-
-const PLAYBOOK_COLUMNS: &str = "version, label, document, status, created_by, created_at";
+/// A playbook version: the same shape as a rule policy version.
+pub type PlaybookRow = crate::PolicyRow;
 
 impl Tx {
     /// Stores a notice; `false` (and nothing written) when a notice for the same vendor event
@@ -539,80 +519,26 @@ impl Tx {
         created_by: &str,
         at: DateTime<Utc>,
     ) -> Result<PlaybookRow> {
-        let next: i64 = sqlx::query(
-            "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM playbooks WHERE tenant_id = $1",
-        )
-        .bind(tenant.to_string())
-        .fetch_one(self.conn())
-        .await?
-        .int("v")?;
-        if status == "active" {
-            self.retire_active_playbook(tenant).await?;
-        }
-        sqlx::query(
-            "INSERT INTO playbooks (tenant_id, version, label, document, status, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(tenant.to_string())
-        .bind(next)
-        .bind(label)
-        .bind(document)
-        .bind(status)
-        .bind(created_by)
-        .bind(micros(at))
-        .execute(self.conn())
-        .await
-        .map_err(|e| StoreError::unique(e, PLAYBOOK_UNIQUE))?;
-        self.playbook(tenant, next).await
-    }
-
-    async fn retire_active_playbook(&mut self, tenant: TenantId) -> Result<()> {
-        sqlx::query(
-            "UPDATE playbooks SET status = 'inactive' WHERE tenant_id = $1 AND status = 'active'",
-        )
-        .bind(tenant.to_string())
-        .execute(self.conn())
-        .await?;
-        Ok(())
+        let new = NewVersion {
+            label,
+            document,
+            status,
+            created_by,
+            at,
+        };
+        self.insert_version(Versioned::Playbooks, tenant, new).await
     }
 
     pub async fn playbook(&mut self, tenant: TenantId, version: i64) -> Result<PlaybookRow> {
-        let sql = format!(
-            "SELECT {PLAYBOOK_COLUMNS} FROM playbooks WHERE tenant_id = $1 AND version = $2"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(version)
-            .fetch_optional(self.conn())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        playbook(&row)
+        self.version(Versioned::Playbooks, tenant, version).await
     }
 
     pub async fn playbooks(&mut self, tenant: TenantId) -> Result<Vec<PlaybookRow>> {
-        let sql = format!(
-            "SELECT {PLAYBOOK_COLUMNS} FROM playbooks WHERE tenant_id = $1 ORDER BY version DESC"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .fetch_all(self.conn())
-            .await?
-            .iter()
-            .map(playbook)
-            .collect()
+        self.versions(Versioned::Playbooks, tenant).await
     }
 
     pub async fn active_playbook(&mut self, tenant: TenantId) -> Result<Option<PlaybookRow>> {
-        let sql = format!(
-            "SELECT {PLAYBOOK_COLUMNS} FROM playbooks WHERE tenant_id = $1 AND status = 'active'"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .fetch_optional(self.conn())
-            .await?
-            .as_ref()
-            .map(playbook)
-            .transpose()
+        self.active_version(Versioned::Playbooks, tenant).await
     }
 
     pub async fn set_playbook_status(
@@ -621,22 +547,7 @@ impl Tx {
         version: i64,
         status: &str,
     ) -> Result<(PlaybookRow, PlaybookRow)> {
-        let before = self.playbook(tenant, version).await?;
-        if status == "active" {
-            self.retire_active_playbook(tenant).await?;
-        }
-        sqlx::query("UPDATE playbooks SET status = $3 WHERE tenant_id = $1 AND version = $2")
-            .bind(tenant.to_string())
-            .bind(version)
-            .bind(status)
-            .execute(self.conn())
-            .await?;
-        Ok((before, self.playbook(tenant, version).await?))
+        self.set_version_status(Versioned::Playbooks, tenant, version, status)
+            .await
     }
 }
-
-const PLAYBOOK_UNIQUE: &[(&str, &str, &str)] = &[(
-    "playbooks_label",
-    "playbooks.tenant_id, playbooks.label",
-    "playbook.version",
-)];

@@ -61,9 +61,50 @@ fn list_item(row: &sqlx::any::AnyRow) -> Result<ListItem> {
     })
 }
 
+/// The tenant's versioned documents: immutable versions, numbered per tenant, at most one active.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Versioned {
+    /// Rule policies (`/v1/rules`), which may also run in shadow.
+    Rules,
+    /// Playbooks (`/v1/playbooks`).
+    Playbooks,
+}
+
+impl Versioned {
+    fn table(self) -> &'static str {
+        match self {
+            Versioned::Rules => "policies",
+            Versioned::Playbooks => "playbooks",
+        }
+    }
+
+    /// Unique constraints as `StoreError::unique` reads them.
+    fn unique(self) -> &'static [(&'static str, &'static str, &'static str)] {
+        match self {
+            Versioned::Rules => &[],
+            Versioned::Playbooks => &[(
+                "playbooks_label",
+                "playbooks.tenant_id, playbooks.label",
+                "playbook.version",
+            )],
+        }
+    }
+}
+
+/// A version to add.
+pub(crate) struct NewVersion<'a> {
+    pub label: &'a str,
+    pub document: &'a str,
+    pub status: &'a str,
+    pub created_by: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "version, label, document, status, created_by, created_at";
+
 impl Tx {
-    /// Adds a version numbered one past the newest. With `status = active`, the version that
-    /// was active becomes inactive in the same transaction.
+    /// Adds a rule policy version numbered one past the newest. With `status = active`, the
+    /// version that was active becomes inactive in the same transaction.
     pub async fn insert_policy(
         &mut self,
         tenant: TenantId,
@@ -73,75 +114,23 @@ impl Tx {
         created_by: &str,
         at: DateTime<Utc>,
     ) -> Result<PolicyRow> {
-        // Taking the tenant's audit head lock orders concurrent publishers on PostgreSQL.
-        let lock = self.dialect.for_update();
-        let sql = format!("SELECT seq FROM audit_heads WHERE tenant_id = $1{lock}");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .fetch_optional(self.conn())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let next: i64 = sqlx::query(
-            "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM policies WHERE tenant_id = $1",
-        )
-        .bind(tenant.to_string())
-        .fetch_one(self.conn())
-        .await?
-        .int("v")?;
-        if status == "active" {
-            self.demote_active(tenant).await?;
-        }
-        sqlx::query(
-            "INSERT INTO policies (tenant_id, version, label, document, status, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(tenant.to_string())
-        .bind(next)
-        .bind(label)
-        .bind(document)
-        .bind(status)
-        .bind(created_by)
-        .bind(micros(at))
-        .execute(self.conn())
-        .await?;
-        self.policy(tenant, next).await
-    }
-
-    async fn demote_active(&mut self, tenant: TenantId) -> Result<()> {
-        sqlx::query(
-            "UPDATE policies SET status = 'inactive' WHERE tenant_id = $1 AND status = 'active'",
-        )
-        .bind(tenant.to_string())
-        .execute(self.conn())
-        .await?;
-        Ok(())
+        let new = NewVersion {
+            label,
+            document,
+            status,
+            created_by,
+            at,
+        };
+        self.insert_version(Versioned::Rules, tenant, new).await
     }
 
     pub async fn policy(&mut self, tenant: TenantId, version: i64) -> Result<PolicyRow> {
-        let row = sqlx::query(
-            "SELECT version, label, document, status, created_by, created_at FROM policies \
-             WHERE tenant_id = $1 AND version = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(version)
-        .fetch_optional(self.conn())
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        policy(&row)
+        self.version(Versioned::Rules, tenant, version).await
     }
 
-    /// Every version, newest first, without documents' text beyond what the row holds.
+    /// Every version, newest first.
     pub async fn policies(&mut self, tenant: TenantId) -> Result<Vec<PolicyRow>> {
-        sqlx::query(
-            "SELECT version, label, document, status, created_by, created_at FROM policies \
-             WHERE tenant_id = $1 ORDER BY version DESC",
-        )
-        .bind(tenant.to_string())
-        .fetch_all(self.conn())
-        .await?
-        .iter()
-        .map(policy)
-        .collect()
+        self.versions(Versioned::Rules, tenant).await
     }
 
     /// `(version, status)` of the active and shadow versions: cheap enough for every decision,
@@ -164,17 +153,140 @@ impl Tx {
         version: i64,
         status: &str,
     ) -> Result<(PolicyRow, PolicyRow)> {
-        let before = self.policy(tenant, version).await?;
-        if status == "active" {
-            self.demote_active(tenant).await?;
+        self.set_version_status(Versioned::Rules, tenant, version, status)
+            .await
+    }
+
+    /// Adds a version numbered one past the newest to `kind`'s documents; `active` retires the
+    /// one that was active, in the same transaction.
+    pub(crate) async fn insert_version(
+        &mut self,
+        kind: Versioned,
+        tenant: TenantId,
+        new: NewVersion<'_>,
+    ) -> Result<PolicyRow> {
+        // Taking the tenant's audit head lock orders concurrent publishers on PostgreSQL, so
+        // two of them never compute the same next version.
+        let lock = self.dialect.for_update();
+        let sql = format!("SELECT seq FROM audit_heads WHERE tenant_id = $1{lock}");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let table = kind.table();
+        let sql =
+            format!("SELECT COALESCE(MAX(version), 0) + 1 AS v FROM {table} WHERE tenant_id = $1");
+        let next: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .fetch_one(self.conn())
+            .await?
+            .int("v")?;
+        if new.status == "active" {
+            self.demote_active(kind, tenant).await?;
         }
-        sqlx::query("UPDATE policies SET status = $3 WHERE tenant_id = $1 AND version = $2")
+        let sql = format!(
+            "INSERT INTO {table} (tenant_id, version, label, document, status, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(next)
+            .bind(new.label)
+            .bind(new.document)
+            .bind(new.status)
+            .bind(new.created_by)
+            .bind(micros(new.at))
+            .execute(self.conn())
+            .await
+            .map_err(|e| StoreError::unique(e, kind.unique()))?;
+        self.version(kind, tenant, next).await
+    }
+
+    async fn demote_active(&mut self, kind: Versioned, tenant: TenantId) -> Result<()> {
+        let table = kind.table();
+        let sql = format!(
+            "UPDATE {table} SET status = 'inactive' WHERE tenant_id = $1 AND status = 'active'"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn version(
+        &mut self,
+        kind: Versioned,
+        tenant: TenantId,
+        version: i64,
+    ) -> Result<PolicyRow> {
+        let table = kind.table();
+        let sql = format!("SELECT {COLUMNS} FROM {table} WHERE tenant_id = $1 AND version = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(version)
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        policy(&row)
+    }
+
+    /// Every version of `kind`'s documents, newest first.
+    pub(crate) async fn versions(
+        &mut self,
+        kind: Versioned,
+        tenant: TenantId,
+    ) -> Result<Vec<PolicyRow>> {
+        let table = kind.table();
+        let sql =
+            format!("SELECT {COLUMNS} FROM {table} WHERE tenant_id = $1 ORDER BY version DESC");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .fetch_all(self.conn())
+            .await?
+            .iter()
+            .map(policy)
+            .collect()
+    }
+
+    pub(crate) async fn active_version(
+        &mut self,
+        kind: Versioned,
+        tenant: TenantId,
+    ) -> Result<Option<PolicyRow>> {
+        let table = kind.table();
+        let sql =
+            format!("SELECT {COLUMNS} FROM {table} WHERE tenant_id = $1 AND status = 'active'");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .fetch_optional(self.conn())
+            .await?
+            .as_ref()
+            .map(policy)
+            .transpose()
+    }
+
+    pub(crate) async fn set_version_status(
+        &mut self,
+        kind: Versioned,
+        tenant: TenantId,
+        version: i64,
+        status: &str,
+    ) -> Result<(PolicyRow, PolicyRow)> {
+        let before = self.version(kind, tenant, version).await?;
+        if status == "active" {
+            self.demote_active(kind, tenant).await?;
+        }
+        let table = kind.table();
+        let sql = format!("UPDATE {table} SET status = $3 WHERE tenant_id = $1 AND version = $2");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
             .bind(version)
             .bind(status)
             .execute(self.conn())
             .await?;
-        Ok((before, self.policy(tenant, version).await?))
+        Ok((before, self.version(kind, tenant, version).await?))
     }
 
     pub async fn insert_list_item(&mut self, tenant: TenantId, item: &ListItem) -> Result<()> {
