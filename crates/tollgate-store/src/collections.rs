@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use sqlx::any::AnyRow;
 use tollgate_core::{
     CreditNoteId, Currency, CustomerId, DisputeId, InvoiceId, Money, PaymentId, RefundId, TenantId,
     collections::{
-        Account, AccountFact, AllocationRequest, Chargeback, CreditNote, Invoice, InvoiceLine,
-        InvoiceVoid, OpenInvoice, Payment, Refund,
+        Account, AccountFact, AgingReport, AllocationRequest, Buckets, Chargeback, CreditNote,
+        CustomerAging, Invoice, InvoiceLine, InvoiceVoid, Payment, Refund, bucket_edges,
     },
 };
 
@@ -802,51 +803,87 @@ impl Tx {
             .collect()
     }
 
-    /// Stores what `account` leaves open on each of its invoices.
+    /// Stores what `account` leaves open on each of its invoices, writing only the invoices
+    /// whose cached amount changed: a new invoice is stored open already, and a payment
+    /// touches a few invoices, so most writes update one row or none however long the
+    /// customer's history.
     pub async fn save_open_amounts(&mut self, tenant: TenantId, account: &Account) -> Result<()> {
-        sqlx::query(
-            "UPDATE invoices SET open_minor = 0 \
+        let t = tenant.to_string();
+        let stored = sqlx::query(
+            "SELECT id, open_minor FROM invoices \
              WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3 AND open_minor <> 0",
         )
-        .bind(tenant.to_string())
+        .bind(&t)
         .bind(account.customer_id().to_string())
         .bind(account.currency().to_string())
-        .execute(self.conn())
-        .await?;
+        .fetch_all(self.conn())
+        .await?
+        .iter()
+        .map(|r| Ok((r.parsed::<InvoiceId>("id")?, r.int("open_minor")?)))
+        .collect::<Result<HashMap<InvoiceId, i64>>>()?;
+        let mut wanted: HashMap<InvoiceId, i64> = stored.keys().map(|id| (*id, 0)).collect();
         for open in account.open_invoices() {
+            wanted.insert(open.invoice_id, minor(open.open)?);
+        }
+        let mut changed: Vec<(InvoiceId, i64)> = wanted
+            .into_iter()
+            .filter(|(id, open)| stored.get(id).copied().unwrap_or(0) != *open)
+            .collect();
+        // Invoice order, so concurrent writers lock rows in the same order on PostgreSQL.
+        changed.sort_unstable();
+        for (id, open) in changed {
             sqlx::query("UPDATE invoices SET open_minor = $3 WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.to_string())
-                .bind(open.invoice_id.to_string())
-                .bind(minor(open.open)?)
+                .bind(&t)
+                .bind(id.to_string())
+                .bind(open)
                 .execute(self.conn())
                 .await?;
         }
         Ok(())
     }
 
-    /// Every invoice of the tenant with something open, for the aging report. Subscriptions are
-    /// not loaded: aging does not look at them.
-    pub async fn open_invoices(&mut self, tenant: TenantId) -> Result<Vec<OpenInvoice>> {
+    /// The aging report as of `as_of` in `tz`, summed by the database: each open invoice is
+    /// put in its bucket by comparing its due instant with the bucket edges (midnights in
+    /// `tz`), so one row per customer and currency leaves the database instead of one per
+    /// invoice.
+    pub async fn aging(
+        &mut self,
+        tenant: TenantId,
+        as_of: NaiveDate,
+        tz: Tz,
+    ) -> Result<AgingReport> {
+        let [current, days_30, days_60, days_90] = bucket_edges(as_of, tz).map(micros);
         let rows = sqlx::query(
-            "SELECT id, number, customer_id, currency, open_minor, issued_at, due_at \
-             FROM invoices WHERE tenant_id = $1 AND open_minor > 0 ORDER BY id",
+            "SELECT customer_id, currency, \
+               CAST(SUM(CASE WHEN due_at >= $2 THEN open_minor ELSE 0 END) AS BIGINT) AS b0, \
+               CAST(SUM(CASE WHEN due_at < $2 AND due_at >= $3 THEN open_minor ELSE 0 END) AS BIGINT) AS b1, \
+               CAST(SUM(CASE WHEN due_at < $3 AND due_at >= $4 THEN open_minor ELSE 0 END) AS BIGINT) AS b2, \
+               CAST(SUM(CASE WHEN due_at < $4 AND due_at >= $5 THEN open_minor ELSE 0 END) AS BIGINT) AS b3, \
+               CAST(SUM(CASE WHEN due_at < $5 THEN open_minor ELSE 0 END) AS BIGINT) AS b4 \
+             FROM invoices WHERE tenant_id = $1 AND open_minor > 0 \
+             GROUP BY customer_id, currency",
         )
         .bind(tenant.to_string())
+        .bind(current)
+        .bind(days_30)
+        .bind(days_60)
+        .bind(days_90)
         .fetch_all(self.conn())
         .await?;
-        rows.iter()
+        let customers = rows
+            .iter()
             .map(|r| {
                 let currency: Currency = r.parsed("currency")?;
-                Ok(OpenInvoice {
-                    invoice_id: r.parsed("id")?,
-                    number: r.text("number")?,
+                let amounts = ["b0", "b1", "b2", "b3", "b4"]
+                    .map(|col| money(r, col, currency).map(|m| m.amount));
+                let [b0, b1, b2, b3, b4] = amounts;
+                Ok(CustomerAging {
                     customer_id: r.parsed("customer_id")?,
-                    issued_at: r.at("issued_at")?,
-                    due_at: r.at("due_at")?,
-                    open: money(r, "open_minor", currency)?,
-                    subscription_ids: Vec::new(),
+                    currency,
+                    buckets: Buckets::from_amounts([b0?, b1?, b2?, b3?, b4?]),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AgingReport::from_customers(as_of, customers))
     }
 }

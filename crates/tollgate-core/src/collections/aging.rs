@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,26 @@ pub fn days_past_due(due_at: DateTime<Utc>, today: NaiveDate, tz: Tz) -> i64 {
     (today - due_at.with_timezone(&tz).date_naive()).num_days()
 }
 
+/// The first instant of `day` in `tz`. Usually local midnight; where a daylight-saving change
+/// skips midnight (some zones move clocks at 00:00), the first local time that exists.
+pub fn start_of_day(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    (0..=2)
+        .find_map(|hours| {
+            tz.from_local_datetime(&(midnight + chrono::Duration::hours(hours)))
+                .earliest()
+        })
+        .map_or_else(|| midnight.and_utc(), |at| at.with_timezone(&Utc))
+}
+
+/// The instants that separate the buckets as of `as_of` in `tz`, newest first: an amount due
+/// at or after `edges[0]` is current, one due before `edges[0]` but at or after `edges[1]` is
+/// 1–30 days past due, and so on; anything due before `edges[3]` is over 90. Lets a database
+/// sum the buckets by comparing due instants, with the same answer as [`days_past_due`].
+pub fn bucket_edges(as_of: NaiveDate, tz: Tz) -> [DateTime<Utc>; 4] {
+    [0, 30, 60, 90].map(|days| start_of_day(as_of - chrono::Duration::days(days), tz))
+}
+
 /// Open amounts of one currency by bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Buckets {
@@ -62,6 +82,28 @@ pub struct Buckets {
 }
 
 impl Buckets {
+    /// Buckets from their amounts, oldest last: current, 1–30, 31–60, 61–90, over 90.
+    pub fn from_amounts(amounts: [Decimal; 5]) -> Self {
+        let [current, days_1_30, days_31_60, days_61_90, days_over_90] = amounts;
+        Buckets {
+            current,
+            days_1_30,
+            days_31_60,
+            days_61_90,
+            days_over_90,
+            total: amounts.iter().sum(),
+        }
+    }
+
+    fn merge(&mut self, other: &Buckets) {
+        self.current += other.current;
+        self.days_1_30 += other.days_1_30;
+        self.days_31_60 += other.days_31_60;
+        self.days_61_90 += other.days_61_90;
+        self.days_over_90 += other.days_over_90;
+        self.total += other.total;
+    }
+
     fn add(&mut self, bucket: AgingBucket, amount: Decimal) {
         let slot = match bucket {
             AgingBucket::Current => &mut self.current,
@@ -111,38 +153,47 @@ pub struct AgingReport {
     pub totals: Vec<CurrencyAging>,
 }
 
+impl AgingReport {
+    /// The report from per-customer rows (any order, one per customer and currency), adding
+    /// up the per-currency totals. The store sums the buckets in SQL and hands them here.
+    pub fn from_customers(as_of: NaiveDate, mut customers: Vec<CustomerAging>) -> Self {
+        customers.retain(|c| c.buckets.total > Decimal::ZERO);
+        customers.sort_by_key(|c| (c.customer_id, c.currency));
+        let mut totals: BTreeMap<Currency, Buckets> = BTreeMap::new();
+        for c in &customers {
+            totals.entry(c.currency).or_default().merge(&c.buckets);
+        }
+        AgingReport {
+            as_of,
+            customers,
+            totals: totals
+                .into_iter()
+                .map(|(currency, buckets)| CurrencyAging { currency, buckets })
+                .collect(),
+        }
+    }
+}
+
 /// Buckets `open_items` (any customers, any currencies) as of `as_of` in `tz`. Items with
 /// nothing open are skipped.
 pub fn aging(open_items: &[OpenInvoice], as_of: NaiveDate, tz: Tz) -> AgingReport {
     let mut customers: BTreeMap<(CustomerId, Currency), Buckets> = BTreeMap::new();
-    let mut totals: BTreeMap<Currency, Buckets> = BTreeMap::new();
     for item in open_items.iter().filter(|i| i.open.amount > Decimal::ZERO) {
         let bucket = AgingBucket::for_days_past_due(days_past_due(item.due_at, as_of, tz));
-        let currency = item.open.currency;
         customers
-            .entry((item.customer_id, currency))
-            .or_default()
-            .add(bucket, item.open.amount);
-        totals
-            .entry(currency)
+            .entry((item.customer_id, item.open.currency))
             .or_default()
             .add(bucket, item.open.amount);
     }
-    AgingReport {
-        as_of,
-        customers: customers
-            .into_iter()
-            .map(|((customer_id, currency), buckets)| CustomerAging {
-                customer_id,
-                currency,
-                buckets,
-            })
-            .collect(),
-        totals: totals
-            .into_iter()
-            .map(|(currency, buckets)| CurrencyAging { currency, buckets })
-            .collect(),
-    }
+    let customers = customers
+        .into_iter()
+        .map(|((customer_id, currency), buckets)| CustomerAging {
+            customer_id,
+            currency,
+            buckets,
+        })
+        .collect();
+    AgingReport::from_customers(as_of, customers)
 }
 
 #[cfg(test)]
@@ -167,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn bucket_edges() {
+    fn buckets_by_days_past_due() {
         use AgingBucket::*;
         let cases = [
             (-3, Current),
@@ -281,5 +332,63 @@ mod tests {
             ("USD", Decimal::from(7))
         );
         assert_eq!(usd.buckets.total, Decimal::from(7));
+    }
+
+    /// Bucketing by comparing due instants with `bucket_edges` (what the store does in SQL)
+    /// gives the same bucket as counting calendar days, hour by hour over a year, in zones
+    /// east and west of UTC and in one whose clocks skip midnight.
+    #[test]
+    fn bucket_edges_agree_with_days_past_due() {
+        let zones: [Tz; 4] = [
+            chrono_tz::UTC,
+            "Europe/Berlin".parse().unwrap(),
+            "America/Los_Angeles".parse().unwrap(),
+            // Clocks went from 00:00 to 01:00 on 2022-09-11 in Santiago.
+            "America/Santiago".parse().unwrap(),
+        ];
+        for tz in zones {
+            for as_of in [date("2022-09-12"), date("2022-12-10"), date("2026-03-30")] {
+                let edges = bucket_edges(as_of, tz);
+                let start = start_of_day(as_of - chrono::Duration::days(120), tz);
+                for hour in 0..24 * 130 {
+                    let due = start + chrono::Duration::hours(hour);
+                    let by_days = AgingBucket::for_days_past_due(days_past_due(due, as_of, tz));
+                    let by_edges = match edges.iter().position(|edge| due >= *edge) {
+                        Some(0) => AgingBucket::Current,
+                        Some(1) => AgingBucket::Days1To30,
+                        Some(2) => AgingBucket::Days31To60,
+                        Some(3) => AgingBucket::Days61To90,
+                        _ => AgingBucket::Over90,
+                    };
+                    assert_eq!(by_edges, by_days, "{tz} as of {as_of}, due {due}");
+                }
+            }
+        }
+        let santiago: Tz = "America/Santiago".parse().unwrap();
+        let day = start_of_day(date("2022-09-11"), santiago);
+        assert_eq!(
+            day.with_timezone(&santiago).date_naive(),
+            date("2022-09-11")
+        );
+        assert_eq!(day.to_rfc3339(), "2022-09-11T04:00:00+00:00");
+    }
+
+    #[test]
+    fn report_from_summed_rows_matches_the_item_by_item_report() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let items = [
+            item(2, "2026-04-30T10:00:00Z", 10000, "EUR"),
+            item(1, "2026-03-31T10:00:00Z", 2000, "EUR"),
+            item(1, "2026-01-01T10:00:00Z", 3000, "USD"),
+            item(1, "2026-03-01T10:00:00Z", 500, "EUR"),
+        ];
+        let as_of = date("2026-04-30");
+        let expected = aging(&items, as_of, berlin);
+        let rows = expected.customers.iter().rev().cloned().collect();
+        assert_eq!(AgingReport::from_customers(as_of, rows), expected);
+        assert_eq!(
+            Buckets::from_amounts([1, 2, 3, 4, 5].map(Decimal::from)).total,
+            Decimal::from(15)
+        );
     }
 }

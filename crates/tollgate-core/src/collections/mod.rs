@@ -17,7 +17,8 @@ mod simulation;
 
 pub use account::{Account, AccountError, AccountFact, FundsSource, Movement};
 pub use aging::{
-    AgingBucket, AgingReport, Buckets, CurrencyAging, CustomerAging, aging, days_past_due,
+    AgingBucket, AgingReport, Buckets, CurrencyAging, CustomerAging, aging, bucket_edges,
+    days_past_due, start_of_day,
 };
 pub use allocation::{Allocation, AllocationError, AllocationPlan, OpenInvoice, allocate};
 pub use dunning::{

@@ -16,7 +16,7 @@ use tollgate_core::{
     collections::{
         Account, AccountFact, AgingReport, Chargeback, ChargebackIn, CreditNote, CreditNoteIn,
         FundsSource, Invoice, InvoiceIn, InvoiceVoid, Movement, OpenInvoice, Payment, PaymentIn,
-        PaymentStatus, Refund, RefundIn, aging,
+        PaymentStatus, Refund, RefundIn,
     },
     validate::{self, FieldError},
 };
@@ -665,7 +665,7 @@ pub async fn receivables_aging(
     let as_of = query
         .as_of
         .unwrap_or_else(|| ctx.now().with_timezone(&tz).date_naive());
-    let report = aging(&tx.open_invoices(tenant).await?, as_of, tz);
+    let report = tx.aging(tenant, as_of, tz).await?;
     if csv {
         Ok((
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],

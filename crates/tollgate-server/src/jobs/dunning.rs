@@ -15,21 +15,22 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, LazyLock},
+    sync::{Arc, LazyLock, Mutex, PoisonError},
     time::Instant,
 };
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use minijinja::{Environment, UndefinedBehavior};
 use rand::Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
+use tokio::task::JoinSet;
 use tollgate_core::{
     ActionId, Currency, CustomerId, EpisodeId, TenantId,
     collections::{
         Account, AccountSnapshot, DunningPolicy, EpisodeState, OpenInvoice, SuspendScope,
-        Transition, TransitionKind, amounts, days_past_due, next_transitions,
+        Transition, TransitionKind, amounts, days_past_due, next_transitions, start_of_day,
     },
     customers::{Customer, Subscription, SubscriptionStatus},
     outbox::ActionKind,
@@ -52,6 +53,9 @@ use crate::{
 pub const JOB: &str = "dunning";
 /// Customers screened per round trip.
 const BATCH: usize = 500;
+/// Customers stepped at once. Each holds a connection on PostgreSQL; on SQLite they queue for
+/// the writer and share its commits.
+const PARALLEL_CUSTOMERS: usize = 8;
 /// The lease outlives a stalled run by this much, and is renewed every batch.
 const LEASE: chrono::Duration = chrono::Duration::minutes(30);
 
@@ -104,6 +108,76 @@ pub struct RunReport {
     #[serde(flatten)]
     pub tally: Tally,
     pub elapsed_ms: u64,
+}
+
+impl RunReport {
+    fn record(&mut self, tenant: &Tenant, (customer, outcome): (Option<CustomerId>, Outcome)) {
+        let customer = customer.map_or_else(|| "unknown".to_owned(), |id| id.to_string());
+        match outcome {
+            Outcome::Idle => {}
+            Outcome::Acted(tally) => {
+                self.acted += 1;
+                self.tally.add(&tally);
+            }
+            Outcome::LostRace => {
+                self.lost_races += 1;
+                tracing::info!(job = JOB, tenant = %tenant.slug, %customer, "another run acted on this customer first");
+            }
+            Outcome::Failed(error) => {
+                self.failed += 1;
+                tracing::warn!(job = JOB, tenant = %tenant.slug, %customer, %error, "dunning step failed");
+            }
+        }
+    }
+}
+
+/// What stepping one customer came to.
+enum Outcome {
+    Idle,
+    Acted(Tally),
+    LostRace,
+    Failed(String),
+}
+
+/// A customer task's result; a task that panicked counts as failed (its transaction was
+/// dropped, so rolled back) rather than taking the run down.
+fn joined(
+    done: Result<(CustomerId, Outcome), tokio::task::JoinError>,
+) -> (Option<CustomerId>, Outcome) {
+    match done {
+        Ok((customer, outcome)) => (Some(customer), outcome),
+        Err(error) => (
+            None,
+            Outcome::Failed(format!("the customer's task ended abnormally: {error}")),
+        ),
+    }
+}
+
+/// One customer's day in its own transaction, committed when anything was done.
+async fn step_and_commit(
+    state: &AppState,
+    job: &Job,
+    customer: CustomerId,
+    policies: &Policies,
+    day: Day,
+) -> Outcome {
+    let mut tally = Tally::default();
+    let mut tx = match state.store().begin().await {
+        Ok(tx) => tx,
+        Err(error) => return Outcome::Failed(error.to_string()),
+    };
+    match step_customer(job, &mut tx, customer, policies, day, &mut tally).await {
+        Ok(false) => Outcome::Idle,
+        Ok(true) => match tx.commit().await {
+            Ok(()) => {
+                state.outbox_wakeup().wake();
+                Outcome::Acted(tally)
+            }
+            Err(error) => Outcome::Failed(format!("commit: {error}")),
+        },
+        Err(StepError::LostRace) => Outcome::LostRace,
+        Err(StepError::Failed(error)) => Outcome::Failed(error.to_string()),
+    }
 }
 
 /// Runs dunning for `scope` on `as_of` (default: today in each tenant's time zone) under the
@@ -175,11 +249,11 @@ pub async fn sweep(
         let mut tx = store.begin().await?;
         let active = ensure_policy(&job, &mut tx).await?;
         tx.commit().await?;
-        let mut policies = Policies::new(tenant.id, active.version);
+        let policies = Arc::new(Policies::new(tenant.id, active.version));
         let candidates = store
             .read()
             .await?
-            .dunning_candidates(tenant.id, start_of(today, tz))
+            .dunning_candidates(tenant.id, start_of_day(today, tz))
             .await?;
         for batch in candidates.chunks(BATCH) {
             if let Some(owner) = lease {
@@ -191,38 +265,30 @@ pub async fn sweep(
             }
             let mut read = store.read().await?;
             let screen = read.dunning_screen(tenant.id, batch).await?;
-            let due = screen_due(&mut read, &screen, batch, &mut policies, day).await?;
+            let due = screen_due(&mut read, &screen, batch, &policies, day).await?;
             drop(read);
             report.screened += batch.len() as u64;
+            // Customers are independent, so several are stepped at once: their transactions
+            // share a group commit on SQLite and run side by side on PostgreSQL.
+            let mut running = JoinSet::new();
             for customer in due {
-                let job = Job {
-                    now: state.now(),
-                    ..job.clone()
-                };
-                let mut tally = Tally::default();
-                let mut tx = store.begin().await?;
-                match step_customer(&job, &mut tx, customer, &mut policies, day, &mut tally).await {
-                    Ok(false) => {}
-                    Ok(true) => match tx.commit().await {
-                        Ok(()) => {
-                            report.acted += 1;
-                            report.tally.add(&tally);
-                            state.outbox_wakeup().wake();
-                        }
-                        Err(error) => {
-                            report.failed += 1;
-                            tracing::warn!(job = JOB, tenant = %tenant.slug, %customer, %error, "dunning commit failed");
-                        }
-                    },
-                    Err(StepError::LostRace) => {
-                        report.lost_races += 1;
-                        tracing::info!(job = JOB, tenant = %tenant.slug, %customer, "another run acted on this customer first");
-                    }
-                    Err(StepError::Failed(error)) => {
-                        report.failed += 1;
-                        tracing::warn!(job = JOB, tenant = %tenant.slug, %customer, %error, "dunning step failed");
-                    }
+                if running.len() >= PARALLEL_CUSTOMERS
+                    && let Some(done) = running.join_next().await
+                {
+                    report.record(&tenant, joined(done));
                 }
+                let (state, job, policies) = (state.clone(), job.clone(), Arc::clone(&policies));
+                running.spawn(async move {
+                    let job = Job {
+                        now: state.now(),
+                        ..job
+                    };
+                    let outcome = step_and_commit(&state, &job, customer, &policies, day).await;
+                    (customer, outcome)
+                });
+            }
+            while let Some(done) = running.join_next().await {
+                report.record(&tenant, joined(done));
             }
             tracing::info!(
                 job = JOB,
@@ -368,19 +434,11 @@ fn time_zone(tenant: &Tenant) -> ApiResult<Tz> {
     })
 }
 
-/// Midnight starting `day` in `tz`: invoices due before it are at least a day past due.
-fn start_of(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
-    let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
-    tz.from_local_datetime(&midnight)
-        .earliest()
-        .map_or_else(|| midnight.and_utc(), |at| at.with_timezone(&Utc))
-}
-
 /// The policy versions one tenant's run needs, each parsed once.
 struct Policies {
     tenant: TenantId,
     active: i64,
-    parsed: HashMap<i64, Arc<DunningPolicy>>,
+    parsed: Mutex<HashMap<i64, Arc<DunningPolicy>>>,
 }
 
 impl Policies {
@@ -388,13 +446,14 @@ impl Policies {
         Self {
             tenant,
             active,
-            parsed: HashMap::new(),
+            parsed: Mutex::default(),
         }
     }
 
-    async fn version(&mut self, tx: &mut Tx, version: i64) -> ApiResult<Arc<DunningPolicy>> {
-        if let Some(policy) = self.parsed.get(&version) {
-            return Ok(Arc::clone(policy));
+    /// Two tasks missing the same version both parse it; the second insert is harmless.
+    async fn version(&self, tx: &mut Tx, version: i64) -> ApiResult<Arc<DunningPolicy>> {
+        if let Some(policy) = self.cached(version) {
+            return Ok(policy);
         }
         let row = tx.dunning_policy(self.tenant, version).await?;
         let policy = Arc::new(DunningPolicy::from_json(&row.document).map_err(|e| {
@@ -403,11 +462,22 @@ impl Policies {
                 self.tenant
             ))
         })?);
-        self.parsed.insert(version, Arc::clone(&policy));
+        self.parsed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(version, Arc::clone(&policy));
         Ok(policy)
     }
 
-    async fn active(&mut self, tx: &mut Tx) -> ApiResult<Arc<DunningPolicy>> {
+    fn cached(&self, version: i64) -> Option<Arc<DunningPolicy>> {
+        self.parsed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&version)
+            .cloned()
+    }
+
+    async fn active(&self, tx: &mut Tx) -> ApiResult<Arc<DunningPolicy>> {
         self.version(tx, self.active).await
     }
 }
@@ -419,7 +489,7 @@ async fn screen_due(
     tx: &mut Tx,
     screen: &ScreenBatch,
     batch: &[CustomerId],
-    policies: &mut Policies,
+    policies: &Policies,
     day: Day,
 ) -> ApiResult<Vec<CustomerId>> {
     let mut invoices: HashMap<(CustomerId, Currency), Vec<OpenInvoice>> = HashMap::new();
@@ -512,7 +582,7 @@ async fn step_customer(
     job: &Job,
     tx: &mut Tx,
     id: CustomerId,
-    policies: &mut Policies,
+    policies: &Policies,
     day: Day,
     tally: &mut Tally,
 ) -> Result<bool, StepError> {

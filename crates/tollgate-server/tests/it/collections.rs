@@ -341,6 +341,38 @@ async fn aging_counts_days_in_the_tenant_time_zone(app: &TestApp) {
         )
         .await;
     assert_eq!(same.as_str().unwrap(), csv);
+
+    // A second customer: what a part payment leaves open ages, and dollars are never added
+    // to euros. Counted by hand as of 2 February in Berlin.
+    let other = app.customer(&app.a, "aging-2").await;
+    invoice(app, &other, "AG-4", "2026-01-01T12:00:00Z", "80.00").await; // 32 days
+    pay(app, payment_body(&other, "30.00")).await;
+    let (status, usd) = app
+        .post(
+            "/v1/invoices",
+            app.a.key(Role::Ingest),
+            invoice_body(&other, "AG-5", "2025-11-04T22:59:00Z", "12.00", "USD"), // 90 days
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{usd}");
+    let (_, report) = app
+        .get(
+            "/v1/receivables/aging?as_of=2026-02-02",
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    let totals = report["totals"].as_array().unwrap();
+    assert_eq!(totals.len(), 2, "{report}");
+    assert_eq!(totals[0]["currency"], "EUR");
+    assert_eq!(totals[0]["buckets"]["days_1_30"], "100.00", "{report}");
+    assert_eq!(totals[0]["buckets"]["days_31_60"], "80.00", "{report}");
+    assert_eq!(totals[0]["buckets"]["days_over_90"], "7.50", "{report}");
+    assert_eq!(totals[0]["buckets"]["total"], "187.50", "{report}");
+    assert_eq!(totals[1]["currency"], "USD");
+    assert_eq!(totals[1]["buckets"]["days_61_90"], "12.00", "{report}");
+    assert_eq!(totals[1]["buckets"]["total"], "12.00", "{report}");
+    let rows = report["customers"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "one row per customer and currency: {report}");
 }
 
 async fn another_tenant_sees_nothing(app: &TestApp) {
