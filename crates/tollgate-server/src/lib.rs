@@ -8,6 +8,7 @@ pub mod auth;
 pub mod console;
 pub mod ctx;
 pub mod decide;
+pub mod egress;
 pub mod email;
 pub mod error;
 pub mod idempotency;
@@ -43,6 +44,9 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Lookup tables for the signals; `None` uses the shipped ones.
     pub reference_data: Option<&'static tollgate_core::refdata::ReferenceData>,
+    /// Whether webhook endpoints may be on private or reserved networks (and plain-HTTP
+    /// loopback receivers); see [`egress`].
+    pub webhooks_to_private_networks: bool,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +57,7 @@ impl Default for ServerConfig {
             batch_body_limit: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             reference_data: None,
+            webhooks_to_private_networks: false,
         }
     }
 }

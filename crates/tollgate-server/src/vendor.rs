@@ -139,13 +139,7 @@ async fn subscription_status(
     let target = match p.status {
         SubscriptionStatus::Suspended => SubscriptionTarget::Suspended,
         SubscriptionStatus::Active => SubscriptionTarget::Active,
-        SubscriptionStatus::Terminated => {
-            return Err(AttemptResult::Permanent {
-                detail: "Partner Center subscriptions are cancelled by the partner, not through \
-                         this API; cancel it in Partner Center"
-                    .into(),
-            });
-        }
+        SubscriptionStatus::Terminated => SubscriptionTarget::Deleted,
     };
     let customer_id = vendor_customer(state, action, p.customer_id, p.vendor_customer_id).await?;
     let change = SubscriptionChange {

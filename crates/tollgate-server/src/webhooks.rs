@@ -4,7 +4,10 @@
 //! `webhook-signature`. The action id is the `webhook-id`, the same on every attempt, so a
 //! receiver that deduplicates on it sees each event once.
 
-use std::{sync::LazyLock, time::Duration};
+use std::{
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use aws_lc_rs::hmac;
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
@@ -22,6 +25,7 @@ use crate::{
     AppState,
     api::alerts::{self, WEBHOOK_DISABLED},
     ctx::{Acting, Job},
+    egress,
     error::ApiResult,
 };
 
@@ -114,8 +118,9 @@ pub fn signature(secret: &str, id: &str, timestamp: i64, body: &str) -> Result<S
 }
 
 /// Why `url` cannot receive webhooks, if it cannot. HTTPS only, except for the loopback host
-/// (a receiver on the same machine, and the tests); credentials belong in no URL.
-pub fn check_url(url: &str) -> Result<Url, String> {
+/// where private networks are allowed (a receiver on the same machine, and the tests);
+/// credentials belong in no URL; private and reserved networks only where allowed.
+pub fn check_url(url: &str, private_networks: bool) -> Result<Url, String> {
     if url.len() > 2048 {
         return Err("must be at most 2048 characters".into());
     }
@@ -123,8 +128,11 @@ pub fn check_url(url: &str) -> Result<Url, String> {
     let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match parsed.scheme() {
         "https" => {}
-        "http" if loopback => {}
-        _ => return Err("must use https (http only for localhost)".into()),
+        "http" if loopback && private_networks => {}
+        _ => return Err("must use https".into()),
+    }
+    if !private_networks {
+        egress::refuse_private_host(&parsed)?;
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err("must name a host".into());
@@ -135,16 +143,25 @@ pub fn check_url(url: &str) -> Result<Url, String> {
     Ok(parsed)
 }
 
-static CLIENT: LazyLock<Result<reqwest::Client, String>> = LazyLock::new(|| {
-    reqwest::Client::builder()
+static PUBLIC_CLIENT: LazyLock<Result<reqwest::Client, String>> =
+    LazyLock::new(|| build_client(true));
+static ANY_CLIENT: LazyLock<Result<reqwest::Client, String>> =
+    LazyLock::new(|| build_client(false));
+
+fn build_client(public_only: bool) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
         // A redirect would send the signed event somewhere the partner did not register.
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Tollgate-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| e.to_string())
-});
+        .user_agent(concat!("Tollgate-Webhooks/", env!("CARGO_PKG_VERSION")));
+    let builder = if public_only {
+        builder.dns_resolver(Arc::new(egress::PublicResolver))
+    } else {
+        builder
+    };
+    builder.build().map_err(|e| e.to_string())
+}
 
 /// One delivery attempt of a webhook action (the outbox worker's `Webhook` arm).
 pub async fn deliver(state: &AppState, action: &ActionRow) -> AttemptResult {
@@ -181,7 +198,18 @@ pub async fn deliver(state: &AppState, action: &ActionRow) -> AttemptResult {
         Ok(signature) => signature,
         Err(detail) => return AttemptResult::Permanent { detail },
     };
-    let client = match &*CLIENT {
+    let private_networks = state.config().webhooks_to_private_networks;
+    // Checked again at every attempt: the endpoint may predate a stricter configuration.
+    if let Err(error) = check_url(&endpoint.url, private_networks) {
+        return AttemptResult::Permanent {
+            detail: format!("the endpoint URL {error}"),
+        };
+    }
+    let client = match if private_networks {
+        &*ANY_CLIENT
+    } else {
+        &*PUBLIC_CLIENT
+    } {
         Ok(client) => client,
         Err(error) => {
             return AttemptResult::Transient {
@@ -348,13 +376,23 @@ mod tests {
 
     #[test]
     fn urls_must_be_https_without_credentials() {
-        assert!(check_url("https://hooks.example.com/tollgate").is_ok());
-        assert!(check_url("http://127.0.0.1:8080/hook").is_ok());
-        assert!(check_url("http://localhost/hook").is_ok());
-        assert!(check_url("http://hooks.example.com/").is_err());
-        assert!(check_url("https://user:pw@hooks.example.com/").is_err());
-        assert!(check_url("ftp://hooks.example.com/").is_err());
-        assert!(check_url("not a url").is_err());
+        for private_networks in [false, true] {
+            let check = |url: &str| check_url(url, private_networks);
+            assert!(check("https://hooks.example.com/tollgate").is_ok());
+            assert!(check("http://hooks.example.com/").is_err());
+            assert!(check("https://user:pw@hooks.example.com/").is_err());
+            assert!(check("ftp://hooks.example.com/").is_err());
+            assert!(check("not a url").is_err());
+            assert_eq!(
+                check("http://127.0.0.1:8080/hook").is_ok(),
+                private_networks
+            );
+            assert_eq!(check("http://localhost/hook").is_ok(), private_networks);
+            assert_eq!(
+                check("https://169.254.169.254/latest").is_ok(),
+                private_networks
+            );
+        }
     }
 
     #[test]

@@ -159,6 +159,10 @@ pub struct ServeArgs {
     /// `tollgate jobs dunning`).
     #[arg(long, env = "TOLLGATE_DUNNING_EVERY", default_value = "1h", value_parser = parse_interval)]
     pub dunning_every: Every,
+    /// Let webhook endpoints be on private or reserved networks (10/8, 192.168/16, loopback
+    /// over plain HTTP…), for receivers inside your own network. Off, such URLs are refused.
+    #[arg(long, env = "TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_NETWORKS")]
+    pub webhooks_allow_private_networks: bool,
     #[command(flatten)]
     pub providers: ProviderArgs,
     #[command(flatten)]

@@ -344,6 +344,7 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         body_limit: args.body_limit,
         reference_data: Some(reference_data),
+        webhooks_to_private_networks: args.webhooks_allow_private_networks,
         ..ServerConfig::default()
     };
     let state = AppState::with_connectors(

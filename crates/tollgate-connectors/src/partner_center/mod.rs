@@ -241,6 +241,9 @@ impl fmt::Display for PcApiError {
 pub enum SubscriptionTarget {
     Suspended,
     Active,
+    /// Cancelled. Partner Center accepts it only inside the offer's cancellation window (new
+    /// commerce: days after purchase or renewal) and answers an error after it.
+    Deleted,
 }
 
 impl SubscriptionTarget {
@@ -248,11 +251,12 @@ impl SubscriptionTarget {
         match self {
             Self::Suspended => "suspended",
             Self::Active => "active",
+            Self::Deleted => "deleted",
         }
     }
 }
 
-/// Suspend or reactivate one subscription of one customer.
+/// Suspend, reactivate or cancel one subscription of one customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionChange {
     /// The customer's tenant id.

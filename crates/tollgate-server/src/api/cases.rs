@@ -255,10 +255,14 @@ async fn case_for(
     title: &str,
     unmatched: bool,
 ) -> ApiResult<Case> {
-    if let Some(customer) = customer
-        && let Some(case) = tx.live_case_for_customer(who.tenant(), customer).await?
-    {
-        return Ok(case);
+    if let Some(customer) = customer {
+        // Locking the customer first serialises two notices arriving at once for a customer
+        // without a live case: the second waits, then finds the case the first opened (a lock
+        // on the case row alone cannot, as there is no row yet).
+        tx.customer_for_update(who.tenant(), customer).await?;
+        if let Some(case) = tx.live_case_for_customer(who.tenant(), customer).await? {
+            return Ok(case);
+        }
     }
     let now = who.now();
     let case = Case {

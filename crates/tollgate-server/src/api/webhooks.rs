@@ -122,8 +122,8 @@ fn check_description(c: &mut Checks, description: Option<&str>) -> Option<String
     description.and_then(|d| c.take(validate::text("description", d, 500)))
 }
 
-fn check_endpoint_url(c: &mut Checks, url: &str) {
-    if let Err(e) = check_url(url) {
+fn check_endpoint_url(c: &mut Checks, url: &str, private_networks: bool) {
+    if let Err(e) = check_url(url, private_networks) {
         c.fail("url", e);
     }
 }
@@ -143,7 +143,11 @@ pub async fn create(
     JsonBody(input): JsonBody<WebhookIn>,
 ) -> ApiResult<Response> {
     let mut c = Checks::default();
-    check_endpoint_url(&mut c, &input.url);
+    check_endpoint_url(
+        &mut c,
+        &input.url,
+        ctx.state.config().webhooks_to_private_networks,
+    );
     check_event_types(&mut c, &input.event_types);
     let description = check_description(&mut c, input.description.as_deref());
     c.finish()?;
@@ -206,7 +210,7 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let mut c = Checks::default();
     if let Some(url) = &input.url {
-        check_endpoint_url(&mut c, url);
+        check_endpoint_url(&mut c, url, ctx.state.config().webhooks_to_private_networks);
     }
     if let Some(types) = &input.event_types {
         check_event_types(&mut c, types);

@@ -390,6 +390,26 @@ async fn abuse_notice(app: &TestApp, customer: &str) -> Value {
     taken
 }
 
+/// Notices arriving at the same moment for one customer land in one case, on PostgreSQL too,
+/// where the requests run in parallel.
+async fn simultaneous_notices_share_one_case(app: &TestApp, _fake: &FakePartnerCenter) {
+    let customer = app.customer(&app.a, "busy").await;
+    let taken = tokio::join!(
+        abuse_notice(app, &customer),
+        abuse_notice(app, &customer),
+        abuse_notice(app, &customer),
+        abuse_notice(app, &customer),
+    );
+    let taken = [taken.0, taken.1, taken.2, taken.3];
+    let cases: std::collections::BTreeSet<&str> = taken
+        .iter()
+        .map(|t| t["case"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(cases.len(), 1, "{taken:?}");
+    let listed = get(app, &format!("/v1/cases?customer_id={customer}")).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+}
+
 async fn a_breached_deadline_raises_one_alert(app: &TestApp, _fake: &FakePartnerCenter) {
     let customer = app.customer(&app.a, "fabrikam").await;
     let taken = abuse_notice(app, &customer).await;
@@ -744,7 +764,70 @@ async fn budgets_reach_the_vendor_and_refusals_are_final(app: &TestApp, fake: &F
     assert_eq!(action["status"], "dead", "{action}");
 }
 
+/// A dunning `terminate` reaches Partner Center as a cancellation (`status: deleted`); after
+/// the offer's cancellation window Partner Center refuses, and the action ends `dead` with its
+/// message for a person to act on.
+async fn termination_cancels_at_the_vendor_and_a_closed_window_is_final(
+    app: &TestApp,
+    fake: &FakePartnerCenter,
+) {
+    let (customer, _) = customer_with_subscription(app, fake).await;
+    let cancel = enqueue(
+        app,
+        ActionKind::SubscriptionStatus,
+        &customer,
+        json!({"customer_id": customer, "vendor_customer_id": VENDOR_CUSTOMER,
+               "vendor_subscription_id": AZURE_SUB, "status": "terminated"}),
+    )
+    .await;
+    assert_eq!(drain(app).await.delivered, 1);
+    assert_eq!(
+        fake.subscription(VENDOR_CUSTOMER, AZURE_SUB).unwrap()["status"],
+        "deleted"
+    );
+    let path = format!("/v1/customers/{VENDOR_CUSTOMER}/subscriptions/{AZURE_SUB}");
+    let sent = fake.received_at(Method::PATCH, &path);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].json()["status"], "deleted");
+    assert_eq!(
+        sent[0].header("ms-requestid"),
+        Some(cancel.uuid().to_string().as_str())
+    );
+
+    fake.put_subscription(VENDOR_CUSTOMER, AZURE_SUB, "active");
+    fake.inject(
+        Method::PATCH,
+        &path,
+        FakeReply::error(
+            400,
+            800_002,
+            "Subscription cannot be cancelled after the cancellation window",
+        ),
+    );
+    let refused = enqueue(
+        app,
+        ActionKind::SubscriptionStatus,
+        &customer,
+        json!({"customer_id": customer, "vendor_customer_id": VENDOR_CUSTOMER,
+               "vendor_subscription_id": AZURE_SUB, "status": "terminated"}),
+    )
+    .await;
+    assert_eq!(drain(app).await.dead, 1);
+    let action = get(app, &format!("/v1/actions/{refused}")).await;
+    assert_eq!(action["status"], "dead", "{action}");
+    assert!(
+        action.to_string().contains("cancellation window"),
+        "the vendor's reason is kept: {action}"
+    );
+    assert_eq!(
+        fake.subscription(VENDOR_CUSTOMER, AZURE_SUB).unwrap()["status"],
+        "active"
+    );
+}
+
 with_fake!(
+    simultaneous_notices_share_one_case,
+    termination_cancels_at_the_vendor_and_a_closed_window_is_final,
     crypto_mining_webhook_suspends_and_resolution_reaches_the_vendor,
     the_vendor_failing_429_then_500_still_suspends_exactly_once,
     a_forged_webhook_is_refused_and_nothing_is_stored,

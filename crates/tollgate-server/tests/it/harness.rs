@@ -64,6 +64,15 @@ impl TestApp {
         engine: Engine,
         connectors: tollgate_server::Connectors,
     ) -> Option<TestApp> {
+        Self::start_configured(engine, connectors, |_| {}).await
+    }
+
+    /// Like `start_with`, with the server's configuration adjusted by `configure`.
+    pub async fn start_configured(
+        engine: Engine,
+        connectors: tollgate_server::Connectors,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> Option<TestApp> {
         let db = match engine {
             Engine::Sqlite => testing::sqlite().await,
             Engine::Postgres => testing::postgres().await?,
@@ -72,12 +81,15 @@ impl TestApp {
         let clock = ManualClock::new(t0());
         let a = tenant(&store, "alpha").await;
         let b = tenant(&store, "bravo").await;
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             body_limit: BODY_LIMIT,
             batch_body_limit: BATCH_BODY_LIMIT,
+            // The tests' receivers listen on loopback.
+            webhooks_to_private_networks: true,
             ..ServerConfig::default()
         };
+        configure(&mut config);
         let state =
             AppState::with_connectors(store.clone(), Arc::new(clock.clone()), config, connectors);
         let app = Application::bind(state.clone()).await.unwrap();

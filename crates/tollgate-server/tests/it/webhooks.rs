@@ -18,10 +18,14 @@ use axum::{
 use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tollgate_core::tenancy::Role;
+use tollgate_core::{WebhookId, tenancy::Role, webhooks::EndpointStatus};
 use tollgate_server::outbox::{Pass, Worker};
+use tollgate_store::WebhookRow;
 
-use crate::{harness::TestApp, on_both_engines};
+use crate::{
+    harness::{Engine, TestApp},
+    on_both_engines,
+};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -553,6 +557,71 @@ async fn a_rotated_secret_signs_the_next_delivery(app: &TestApp) {
         let verdicts = verify_independently(app, &old, &got).await;
         assert!(verdicts[0].starts_with("rejected"), "{verdicts:?}");
     }
+}
+
+/// With private networks not allowed (the default), endpoints on private, reserved or loopback
+/// addresses are refused at registration, and one stored before (or resolving there) is never
+/// sent to: its delivery ends `dead`, naming why.
+#[tokio::test]
+async fn private_network_endpoints_are_refused_unless_allowed() {
+    let app = TestApp::start_configured(Engine::Sqlite, Default::default(), |config| {
+        config.webhooks_to_private_networks = false;
+    })
+    .await
+    .unwrap();
+    for url in [
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.7/hook",
+        "http://127.0.0.1:8080/hook",
+        "https://localhost/hook",
+        "https://[::ffff:192.168.1.1]/hook",
+    ] {
+        let (status, problem) = app
+            .post(
+                "/v1/webhooks",
+                app.a.key(Role::Admin),
+                json!({"url": url, "event_types": ["decision.created"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], "url", "{problem}");
+    }
+
+    let id = WebhookId::generate();
+    let now = app.state.now();
+    let mut tx = app.store.begin().await.unwrap();
+    tx.insert_webhook(
+        app.a.id,
+        &WebhookRow {
+            id,
+            url: "https://localhost:9/hook".into(),
+            description: None,
+            event_types: vec!["decision.created".into()],
+            secret: tollgate_server::webhooks::new_secret(),
+            status: EndpointStatus::Enabled,
+            disabled_reason: None,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/v1/webhooks/{id}/test"),
+            app.a.key(Role::Admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(drain(&app).await.dead, 1);
+    let sent = deliveries(&app, &id.to_string()).await;
+    assert_eq!(sent[0]["status"], "dead", "{sent:?}");
+    assert!(
+        sent[0].to_string().contains("private or reserved"),
+        "{sent:?}"
+    );
 }
 
 on_both_engines!(
