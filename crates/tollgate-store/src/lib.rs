@@ -18,6 +18,7 @@ pub mod page;
 mod policies;
 mod prepaid;
 mod row;
+mod sql;
 mod subscriptions;
 mod tenants;
 #[cfg(feature = "testing")]

@@ -11,6 +11,7 @@ use crate::{
     Result, StoreError, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros},
+    sql::{Params, rows_per_statement},
 };
 
 /// A validated usage record, flattened to columns.
@@ -51,31 +52,6 @@ pub struct PeriodUsage {
     pub period: String,
     pub currency: String,
     pub cost_minor: i64,
-}
-
-/// Rows per multi-row statement. Far below SQLite's 32,766 and PostgreSQL's 65,535 bind
-/// parameters on purpose: sqlx looks up the name of each `$n` on SQLite, a scan of the
-/// statement's parameters, so binding costs the square of their number (500 rows of 11 took
-/// 30 ms a statement). Fifty rows keep that under the cost of a round trip.
-const ROWS_PER_STATEMENT: usize = 50;
-
-/// `(<shared>, $n, $n+1, …), (<shared>, …)`: `rows` tuples of `width` fresh parameters from
-/// `first` on, each after the parameters every row shares (`$1, $2`).
-fn tuples(shared: &str, rows: usize, width: usize, first: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let fresh = (0..width)
-                .map(|c| format!("${}", first + r * width + c))
-                .collect::<Vec<_>>()
-                .join(", ");
-            if shared.is_empty() {
-                format!("({fresh})")
-            } else {
-                format!("({shared}, {fresh})")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A budget as stored; the spec stays JSON, the server owns its shape.
@@ -170,19 +146,21 @@ impl Tx {
         at: DateTime<Utc>,
     ) -> Result<HashSet<String>> {
         let mut inserted = HashSet::with_capacity(rows.len());
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let tenant = tenant.to_string();
+        let at = micros(at);
+        for chunk in rows.chunks(rows_per_statement(13, 0)) {
             let sql = format!(
                 "INSERT INTO usage_records (tenant_id, received_at, record_id, subscription_id, \
                  meter, resource_id, region, quantity, unit, cost_minor, currency, usage_start, \
                  usage_end) VALUES {} \
                  ON CONFLICT (tenant_id, record_id) DO NOTHING RETURNING record_id",
-                tuples("$1, $2", chunk.len(), 11, 3)
+                Params::new(self.dialect).rows(chunk.len(), 13)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(tenant.to_string())
-                .bind(micros(at));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for r in chunk {
                 query = query
+                    .bind(tenant.as_str())
+                    .bind(at)
                     .bind(&r.record_id)
                     .bind(r.subscription_id.to_string())
                     .bind(&r.meter)
@@ -210,18 +188,20 @@ impl Tx {
         buckets: &[HourlyUsage],
     ) -> Result<Vec<HourlyUsage>> {
         let mut totals = Vec::with_capacity(buckets.len());
-        for chunk in buckets.chunks(ROWS_PER_STATEMENT) {
+        let tenant = tenant.to_string();
+        for chunk in buckets.chunks(rows_per_statement(7, 0)) {
             let sql = format!(
                 "INSERT INTO usage_hourly (tenant_id, subscription_id, customer_id, meter, hour, \
                  currency, cost_minor) VALUES {} \
                  ON CONFLICT (tenant_id, subscription_id, meter, hour, currency) \
                  DO UPDATE SET cost_minor = usage_hourly.cost_minor + excluded.cost_minor \
                  RETURNING subscription_id, customer_id, meter, hour, currency, cost_minor",
-                tuples("$1", chunk.len(), 6, 2)
+                Params::new(self.dialect).rows(chunk.len(), 7)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for b in chunk {
                 query = query
+                    .bind(tenant.as_str())
                     .bind(b.subscription_id.to_string())
                     .bind(b.customer_id.to_string())
                     .bind(&b.meter)
@@ -266,16 +246,18 @@ impl Tx {
         column: &str,
         periods: &[PeriodUsage],
     ) -> Result<()> {
-        for chunk in periods.chunks(ROWS_PER_STATEMENT) {
+        let tenant = tenant.to_string();
+        for chunk in periods.chunks(rows_per_statement(5, 0)) {
             let sql = format!(
                 "INSERT INTO {table} (tenant_id, scope_id, {column}, currency, cost_minor) \
                  VALUES {} ON CONFLICT (tenant_id, scope_id, {column}, currency) \
                  DO UPDATE SET cost_minor = {table}.cost_minor + excluded.cost_minor",
-                tuples("$1", chunk.len(), 4, 2)
+                Params::new(self.dialect).rows(chunk.len(), 5)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for p in chunk {
                 query = query
+                    .bind(tenant.as_str())
                     .bind(&p.scope_id)
                     .bind(&p.period)
                     .bind(&p.currency)
@@ -401,14 +383,15 @@ impl Tx {
         to_day: &str,
     ) -> Result<Vec<(String, String, String, i64)>> {
         let mut days = Vec::new();
-        for chunk in scopes.chunks(ROWS_PER_STATEMENT) {
+        for chunk in scopes.chunks(rows_per_statement(1, 3)) {
+            let mut p = Params::new(self.dialect);
             let sql = format!(
-                "SELECT scope_id, currency, day, cost_minor FROM usage_daily WHERE tenant_id = $1 \
-                 AND day >= $2 AND day <= $3 AND scope_id IN ({}) ORDER BY scope_id, day",
-                (4..chunk.len() + 4)
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "SELECT scope_id, currency, day, cost_minor FROM usage_daily WHERE tenant_id = {} \
+                 AND day >= {} AND day <= {} AND scope_id IN ({}) ORDER BY scope_id, day",
+                p.next(),
+                p.next(),
+                p.next(),
+                p.list(chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant.to_string())
@@ -437,14 +420,13 @@ impl Tx {
         subscriptions: &[SubscriptionId],
     ) -> Result<Vec<(SubscriptionId, String, String)>> {
         let mut footprints = Vec::new();
-        for chunk in subscriptions.chunks(ROWS_PER_STATEMENT) {
+        for chunk in subscriptions.chunks(rows_per_statement(1, 1)) {
+            let mut p = Params::new(self.dialect);
             let sql = format!(
                 "SELECT subscription_id, dimension, value FROM usage_footprint \
-                 WHERE tenant_id = $1 AND subscription_id IN ({})",
-                (2..chunk.len() + 2)
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                 WHERE tenant_id = {} AND subscription_id IN ({})",
+                p.next(),
+                p.list(chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
             for subscription in chunk {
@@ -468,18 +450,20 @@ impl Tx {
         footprints: &[(SubscriptionId, &str, String)],
         at: DateTime<Utc>,
     ) -> Result<()> {
-        for chunk in footprints.chunks(ROWS_PER_STATEMENT) {
+        let tenant = tenant.to_string();
+        let at = micros(at);
+        for chunk in footprints.chunks(rows_per_statement(5, 0)) {
             let sql = format!(
                 "INSERT INTO usage_footprint (tenant_id, first_seen, subscription_id, dimension, \
                  value) VALUES {} \
                  ON CONFLICT (tenant_id, subscription_id, dimension, value) DO NOTHING",
-                tuples("$1, $2", chunk.len(), 3, 3)
+                Params::new(self.dialect).rows(chunk.len(), 5)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(tenant.to_string())
-                .bind(micros(at));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (subscription, dimension, value) in chunk {
                 query = query
+                    .bind(tenant.as_str())
+                    .bind(at)
                     .bind(subscription.to_string())
                     .bind(*dimension)
                     .bind(value);
@@ -499,11 +483,13 @@ impl Tx {
         series: &[(SubscriptionId, String)],
     ) -> Result<HashMap<(SubscriptionId, String), String>> {
         let mut states = HashMap::with_capacity(series.len());
-        for chunk in series.chunks(ROWS_PER_STATEMENT) {
+        for chunk in series.chunks(rows_per_statement(2, 1)) {
+            let mut p = Params::new(self.dialect);
             let sql = format!(
-                "SELECT subscription_id, meter, state FROM usage_series WHERE tenant_id = $1 \
+                "SELECT subscription_id, meter, state FROM usage_series WHERE tenant_id = {} \
                  AND (subscription_id, meter) IN (VALUES {}) ORDER BY subscription_id, meter{}",
-                tuples("", chunk.len(), 2, 2),
+                p.next(),
+                p.rows(chunk.len(), 2),
                 self.dialect.for_update()
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
@@ -527,18 +513,20 @@ impl Tx {
         states: &[(SubscriptionId, &str, String)],
         at: DateTime<Utc>,
     ) -> Result<()> {
-        for chunk in states.chunks(ROWS_PER_STATEMENT) {
+        let tenant = tenant.to_string();
+        let at = micros(at);
+        for chunk in states.chunks(rows_per_statement(5, 0)) {
             let sql = format!(
                 "INSERT INTO usage_series (tenant_id, updated_at, subscription_id, meter, state) \
                  VALUES {} ON CONFLICT (tenant_id, subscription_id, meter) \
                  DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                tuples("$1, $2", chunk.len(), 3, 3)
+                Params::new(self.dialect).rows(chunk.len(), 5)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(tenant.to_string())
-                .bind(micros(at));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (subscription, meter, state) in chunk {
                 query = query
+                    .bind(tenant.as_str())
+                    .bind(at)
                     .bind(subscription.to_string())
                     .bind(*meter)
                     .bind(state);
@@ -603,14 +591,13 @@ impl Tx {
         scope_ids: &[String],
     ) -> Result<Vec<BudgetRow>> {
         let mut budgets = Vec::new();
-        for chunk in scope_ids.chunks(ROWS_PER_STATEMENT) {
+        for chunk in scope_ids.chunks(rows_per_statement(1, 1)) {
+            let mut p = Params::new(self.dialect);
             let sql = format!(
-                "SELECT {BUDGET_COLUMNS} FROM budgets WHERE tenant_id = $1 AND scope_id IN ({}) \
+                "SELECT {BUDGET_COLUMNS} FROM budgets WHERE tenant_id = {} AND scope_id IN ({}) \
                  ORDER BY id",
-                (2..chunk.len() + 2)
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                p.next(),
+                p.list(chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
             for scope in chunk {

@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use axum::{http::StatusCode, response::Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use tollgate_core::{
     CustomerId, SubscriptionId, TenantId,
-    customers::{Customer, Subscription},
+    customers::Customer,
     usage::{
         ColdStartPrior, Detector, DetectorConfig, DetectorError, Meter, MeterClass, Observation,
         SeriesState, Signal, SubscriptionHistory, SubscriptionRef, UsageRecord, UsageRecordInput,
@@ -49,13 +49,18 @@ pub struct IngestOut {
 }
 
 /// A subscription × meter hourly series in one currency, and the regions each touched hour saw.
-type Series = BTreeMap<(SubscriptionId, String, String), BTreeMap<DateTime<Utc>, BTreeSet<String>>>;
+type Series<'a> =
+    BTreeMap<(SubscriptionId, &'a str, &'a str), BTreeMap<DateTime<Utc>, BTreeSet<&'a str>>>;
 
 /// An hourly bucket: subscription, meter, hour, currency.
 type HourKey = (SubscriptionId, String, DateTime<Utc>, String);
 
 /// A day or month bucket: scope (customer or subscription id), local period, currency.
 type PeriodKey = (String, String, String);
+
+/// What one record adds to: an hour of a series, split by the record's local day (an hour
+/// straddles two local days in a time zone with a half-hour offset).
+type Bucket<'a> = (SubscriptionId, &'a str, DateTime<Utc>, &'a str, NaiveDate);
 
 /// Ingest usage records.
 #[utoipa::path(post, path = "/v1/usage", tag = "spend watch",
@@ -85,64 +90,74 @@ pub async fn ingest_records(
 ) -> ApiResult<IngestOut> {
     let tenant = ctx.tenant();
     let now = ctx.now();
-    let (rows, subscriptions): (Vec<UsageRow>, Vec<Subscription>) =
+    let (rows, owners): (Vec<UsageRow>, Vec<CustomerId>) =
         resolve(tx, tenant, records).await?.into_iter().unzip();
     let tz = budgets::tenant_tz(tx, tenant).await?;
     let mut fresh = tx.insert_usage_records(tenant, &rows, now).await?;
 
-    // The batch is summed per bucket in memory, so each aggregate row is written once. Sorted,
-    // so concurrent batches lock shared rows (a customer's day and month) in the same order
-    // and cannot deadlock on PostgreSQL.
-    let mut customers: HashMap<CustomerId, Customer> = HashMap::new();
-    let mut owners: HashMap<SubscriptionId, CustomerId> = HashMap::new();
+    // Records are summed per bucket first, so the work per record is one map update; the
+    // aggregates' keys are made once per bucket.
+    let mut buckets: HashMap<Bucket, (CustomerId, i64)> = HashMap::new();
     let mut series = Series::new();
-    let mut hourly: BTreeMap<HourKey, (CustomerId, i64)> = BTreeMap::new();
-    let mut daily: BTreeMap<PeriodKey, i64> = BTreeMap::new();
-    let mut monthly: BTreeMap<PeriodKey, i64> = BTreeMap::new();
     let (mut accepted, mut duplicates) = (0u32, 0u32);
-    for (row, subscription) in rows.iter().zip(&subscriptions) {
+    for (row, owner) in rows.iter().zip(&owners) {
         if !fresh.remove(&row.record_id) {
             duplicates += 1;
             continue;
         }
         accepted += 1;
-        if !customers.contains_key(&subscription.customer_id) {
-            let customer = tx.customer(tenant, subscription.customer_id).await?;
-            customers.insert(customer.id, customer);
-        }
-        owners.insert(subscription.id, subscription.customer_id);
         let hour = hour_of(row.usage_start);
-        let local = row.usage_start.with_timezone(&tz);
-        let bucket = hourly
-            .entry((
-                subscription.id,
-                row.meter.clone(),
-                hour,
-                row.currency.clone(),
-            ))
-            .or_insert((subscription.customer_id, 0));
+        let day = row.usage_start.with_timezone(&tz).date_naive();
+        let bucket = buckets
+            .entry((row.subscription_id, &row.meter, hour, &row.currency, day))
+            .or_insert((*owner, 0));
         bucket.1 = add(bucket.1, row.cost_minor)?;
-        let day = local.format("%Y-%m-%d").to_string();
-        let month = local.format("%Y-%m").to_string();
-        for scope in [
-            subscription.id.to_string(),
-            subscription.customer_id.to_string(),
-        ] {
-            let sum = daily
-                .entry((scope.clone(), day.clone(), row.currency.clone()))
-                .or_default();
-            *sum = add(*sum, row.cost_minor)?;
-            let sum = monthly
-                .entry((scope, month.clone(), row.currency.clone()))
-                .or_default();
-            *sum = add(*sum, row.cost_minor)?;
-        }
         series
-            .entry((subscription.id, row.meter.clone(), row.currency.clone()))
+            .entry((row.subscription_id, &row.meter, &row.currency))
             .or_default()
             .entry(hour)
             .or_default()
-            .insert(row.region.clone());
+            .insert(&row.region);
+    }
+
+    // Each aggregate row is written once, in key order, so concurrent batches lock shared rows
+    // (a customer's day and month) in the same order and cannot deadlock on PostgreSQL.
+    let mut owned: HashMap<SubscriptionId, CustomerId> = HashMap::new();
+    let mut hourly: BTreeMap<HourKey, (CustomerId, i64)> = BTreeMap::new();
+    let mut days: HashMap<(SubscriptionId, NaiveDate, &str), i64> = HashMap::new();
+    for ((subscription, meter, hour, currency, day), (customer, cost_minor)) in buckets {
+        owned.insert(subscription, customer);
+        let sum = hourly
+            .entry((subscription, meter.to_owned(), hour, currency.to_owned()))
+            .or_insert((customer, 0));
+        sum.1 = add(sum.1, cost_minor)?;
+        let sum = days.entry((subscription, day, currency)).or_default();
+        *sum = add(*sum, cost_minor)?;
+    }
+    let mut daily: BTreeMap<PeriodKey, i64> = BTreeMap::new();
+    let mut monthly: BTreeMap<PeriodKey, i64> = BTreeMap::new();
+    for ((subscription, day, currency), cost_minor) in days {
+        let customer = *owned
+            .get(&subscription)
+            .ok_or_else(|| ApiError::Internal("summed subscription without customer".into()))?;
+        let (day, month) = (
+            day.format("%Y-%m-%d").to_string(),
+            day.format("%Y-%m").to_string(),
+        );
+        for scope in [subscription.to_string(), customer.to_string()] {
+            let sum = daily
+                .entry((scope.clone(), day.clone(), currency.to_owned()))
+                .or_default();
+            *sum = add(*sum, cost_minor)?;
+            let sum = monthly
+                .entry((scope, month.clone(), currency.to_owned()))
+                .or_default();
+            *sum = add(*sum, cost_minor)?;
+        }
+    }
+    let mut customers: HashMap<CustomerId, Customer> = HashMap::new();
+    for customer in owned.values().copied().collect::<BTreeSet<_>>() {
+        customers.insert(customer, tx.customer(tenant, customer).await?);
     }
     let hourly: Vec<HourlyUsage> = hourly
         .into_iter()
@@ -175,12 +190,12 @@ pub async fn ingest_records(
         series: &series,
         hourly: &hourly_totals,
         customers: &customers,
-        owners: &owners,
+        owners: &owned,
     };
     let mut raised = detect(ctx, tx, tz, &touched).await?;
     if accepted > 0 {
         let customers: Vec<Customer> = customers.into_values().collect();
-        let subscriptions: Vec<SubscriptionId> = owners.into_keys().collect();
+        let subscriptions: Vec<SubscriptionId> = owned.into_keys().collect();
         raised.extend(budgets::check(ctx, tx, tz, &customers, &subscriptions).await?);
     }
     audit_as(
@@ -198,34 +213,35 @@ pub async fn ingest_records(
     })
 }
 
-/// Finds every record's subscription and converts its cost to minor units; any record that
-/// fails is reported by position and nothing is written.
+/// Finds every record's subscription (answered with its owner) and converts its cost to minor
+/// units; any record that fails is reported by position and nothing is written.
 async fn resolve(
     tx: &mut Tx,
     tenant: TenantId,
     records: &[UsageRecord],
-) -> ApiResult<Vec<(UsageRow, Subscription)>> {
+) -> ApiResult<Vec<(UsageRow, CustomerId)>> {
     let (mut ids, mut vendor_ids) = (BTreeSet::new(), BTreeSet::new());
     for r in records {
         match &r.subscription {
-            SubscriptionRef::Id(id) => ids.insert(id.to_string()),
-            SubscriptionRef::Vendor(vendor) => vendor_ids.insert(vendor.clone()),
+            SubscriptionRef::Id(id) => ids.insert(*id),
+            SubscriptionRef::Vendor(vendor) => vendor_ids.insert(vendor.as_str()),
         };
     }
-    let ids: Vec<String> = ids.into_iter().collect();
-    let vendor_ids: Vec<String> = vendor_ids.into_iter().collect();
-    let mut known: HashMap<SubscriptionRef, Subscription> = HashMap::new();
+    let ids: Vec<String> = ids.into_iter().map(|id| id.to_string()).collect();
+    let vendor_ids: Vec<String> = vendor_ids.into_iter().map(str::to_owned).collect();
+    let mut known: HashMap<SubscriptionRef, (SubscriptionId, CustomerId)> = HashMap::new();
     for subscription in tx.subscriptions_among(tenant, &ids, &vendor_ids).await? {
+        let found = (subscription.id, subscription.customer_id);
         known.insert(
-            SubscriptionRef::Vendor(subscription.vendor_subscription_id.clone()),
-            subscription.clone(),
+            SubscriptionRef::Vendor(subscription.vendor_subscription_id),
+            found,
         );
-        known.insert(SubscriptionRef::Id(subscription.id), subscription);
+        known.insert(SubscriptionRef::Id(subscription.id), found);
     }
     let mut errors = Vec::new();
     let mut rows = Vec::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
-        let subscription = known.get(&r.subscription).cloned();
+        let subscription = known.get(&r.subscription).copied();
         if subscription.is_none() {
             errors.push(FieldError::new(
                 format!("[{i}].subscription"),
@@ -237,11 +253,12 @@ async fn resolve(
             .to_minor()
             .map_err(|e| errors.push(FieldError::new(format!("[{i}].cost"), e)))
             .ok();
-        if let (Some(subscription), Some(cost_minor)) = (subscription, cost_minor) {
+        if let (Some((subscription_id, customer_id)), Some(cost_minor)) = (subscription, cost_minor)
+        {
             rows.push((
                 UsageRow {
                     record_id: r.record_id.clone(),
-                    subscription_id: subscription.id,
+                    subscription_id,
                     meter: r.meter.to_string(),
                     resource_id: r.resource_id.clone(),
                     region: r.region.clone(),
@@ -252,7 +269,7 @@ async fn resolve(
                     usage_start: r.usage_start,
                     usage_end: r.usage_end,
                 },
-                subscription,
+                customer_id,
             ));
         }
     }
@@ -312,7 +329,7 @@ struct Footprint {
 
 /// What a batch touched, for the detector.
 struct Touched<'a> {
-    series: &'a Series,
+    series: &'a Series<'a>,
     /// Each touched hourly bucket's total after the batch.
     hourly: &'a HashMap<HourKey, i64>,
     customers: &'a HashMap<CustomerId, Customer>,
@@ -322,8 +339,8 @@ struct Touched<'a> {
 /// Scores each touched hour of each touched series, in time order, against the series' saved
 /// state. An hour is scored once, when it is first touched; records arriving later for an hour
 /// already scored still count in budgets but do not rewind the detector, which needs streaming
-/// order. States, footprints and reference spend are read and written for the whole batch at
-/// once.
+/// order (*Late usage* in `docs/spend-watch.md`). States, footprints and reference spend are
+/// read and written for the whole batch at once.
 async fn detect(
     ctx: &impl Acting,
     tx: &mut Tx,
@@ -336,7 +353,7 @@ async fn detect(
     let keys: Vec<(SubscriptionId, String)> = touched
         .series
         .keys()
-        .map(|(subscription, meter, _)| (*subscription, meter.clone()))
+        .map(|(subscription, meter, _)| (*subscription, (*meter).to_owned()))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -380,7 +397,7 @@ async fn detect(
         let meter = Meter::parse("meter", meter_text)
             .map_err(|e| ApiError::Internal(format!("stored meter: {}", e.message)))?;
         let class = classify(&meter);
-        let key = (*subscription, meter_text.clone());
+        let key = (*subscription, (*meter_text).to_owned());
         let mut state = match (states.remove(&key), stored.remove(&key)) {
             (Some(state), _) => state,
             (None, Some(json)) => serde_json::from_str::<SeriesState>(&json)
@@ -406,7 +423,7 @@ async fn detect(
         };
         let reference = median(
             references
-                .get(&(subscription.to_string(), currency_code.clone()))
+                .get(&(subscription.to_string(), (*currency_code).to_owned()))
                 .into_iter()
                 .flatten()
                 .map(|minor| major(*minor, digits))
@@ -418,9 +435,9 @@ async fn detect(
                 .hourly
                 .get(&(
                     *subscription,
-                    meter_text.clone(),
+                    (*meter_text).to_owned(),
                     *hour,
-                    currency_code.clone(),
+                    (*currency_code).to_owned(),
                 ))
                 .copied()
                 .ok_or_else(|| ApiError::Internal("touched hour without aggregate".into()))?;
@@ -434,9 +451,9 @@ async fn detect(
                 .ok_or_else(|| ApiError::Internal("footprint not loaded".into()))?;
             let region = regions
                 .iter()
-                .find(|r| !footprint.regions.contains(*r))
+                .find(|r| !footprint.regions.contains(**r))
                 .or_else(|| regions.iter().next())
-                .cloned()
+                .map(|r| (*r).to_owned())
                 .unwrap_or_default();
             let history = SubscriptionHistory {
                 known_classes: &footprint.classes,
@@ -486,8 +503,8 @@ async fn detect(
                 footprint.added.push((CLASS, class.as_str().to_owned()));
             }
             for region in regions {
-                if footprint.regions.insert(region.clone()) {
-                    footprint.added.push((REGION, region.clone()));
+                if footprint.regions.insert((*region).to_owned()) {
+                    footprint.added.push((REGION, (*region).to_owned()));
                 }
             }
         }

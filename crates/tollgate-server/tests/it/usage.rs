@@ -472,6 +472,172 @@ async fn ndjson_and_batches_beyond_the_regular_body_limit_are_taken(app: &TestAp
     );
 }
 
+/// The budget alerts in an ingest answer, by threshold percent (anomaly alerts left out).
+fn budget_percents(answer: &Value) -> Vec<u64> {
+    let alerts: Vec<Value> = answer["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "budget_threshold")
+        .cloned()
+        .collect();
+    percents(&Value::Array(alerts))
+}
+
+/// The detector's saved state of a subscription's `Virtual Machines/D2s v5` series.
+async fn cpu_state(app: &TestApp, sub: &str) -> Value {
+    let key = (sub.parse().unwrap(), "Virtual Machines/D2s v5".to_owned());
+    let mut tx = app.store.read().await.unwrap();
+    let states = tx
+        .series_states(app.a.id, std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    serde_json::from_str(&states[&key]).unwrap()
+}
+
+/// A scope's spend in a local month and on a local day, in minor units.
+async fn spent(app: &TestApp, scope: &str, month: &str, day: &str) -> (i64, i64) {
+    let mut tx = app.store.read().await.unwrap();
+    let month = tx
+        .monthly_spend(app.a.id, scope, month, "EUR")
+        .await
+        .unwrap();
+    let day = tx
+        .daily_spend(app.a.id, scope, "EUR", day, day)
+        .await
+        .unwrap()
+        .first()
+        .map_or(0, |(_, minor)| *minor);
+    (month, day)
+}
+
+/// Usage that arrives late — for an hour the detector already scored, and for November after
+/// December began — lands in the hour, day and month it belongs to, counts in the budget of
+/// that month if it is still current, alerts no threshold twice, and does not rewind the
+/// detector: the scored hours keep their scores, and the next new hour is scored as usual.
+async fn late_records_count_where_they_belong_without_rescoring(app: &TestApp) {
+    let (customer, sub) = customer_and_subscription(app, "late").await;
+    let budget_id = budget(
+        app,
+        &customer,
+        "100.00",
+        json!([
+            {"percent": 50, "basis": "actual", "action": "notify"},
+            {"percent": 100, "basis": "actual", "action": "notify"}
+        ]),
+    )
+    .await;
+    let seven = at("2026-11-02T07:00:00Z");
+    let eight = seven + Duration::hours(1);
+    let first = ingest(
+        app,
+        json!([
+            cpu(&sub, "l1", "30.00", seven),
+            cpu(&sub, "l2", "10.00", eight)
+        ]),
+    )
+    .await;
+    assert_eq!(budget_percents(&first), Vec::<u64>::new());
+    let scored = cpu_state(app, &sub).await;
+
+    // Late for 07:00, already scored: the aggregates move, the budget crosses 50 % once, and
+    // the detector's state is as it was.
+    let late = ingest(app, json!([cpu(&sub, "l3", "15.00", seven)])).await;
+    assert_eq!(budget_percents(&late), [50]);
+    assert_eq!(late["alerts"].as_array().unwrap().len(), 1, "{late}");
+    assert_eq!(cpu_state(app, &sub).await, scored);
+    let mut tx = app.store.read().await.unwrap();
+    let hours = tx
+        .hourly_spend(app.a.id, &sub, "EUR", seven, eight + Duration::hours(1))
+        .await
+        .unwrap();
+    drop(tx);
+    let hours: Vec<i64> = hours.iter().map(|h| h.cost_minor).collect();
+    assert_eq!(hours, [4_500, 1_000]);
+    assert_eq!(
+        spent(app, &customer, "2026-11", "2026-11-02").await,
+        (5_500, 5_500)
+    );
+    assert_eq!(
+        spent(app, &sub, "2026-11", "2026-11-02").await,
+        (5_500, 5_500)
+    );
+
+    // Re-sent, and more late spend below the next threshold: no alert, no rewind.
+    let again = ingest(app, json!([cpu(&sub, "l3", "15.00", seven)])).await;
+    assert_eq!(
+        (
+            again["duplicates"].as_u64(),
+            again["alerts"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(0))
+    );
+    let more = ingest(app, json!([cpu(&sub, "l4", "1.00", eight)])).await;
+    assert_eq!(more["alerts"], json!([]));
+    assert_eq!(cpu_state(app, &sub).await, scored);
+    assert_eq!(
+        spent(app, &customer, "2026-11", "2026-11-02").await.0,
+        5_600
+    );
+
+    // A new hour is scored from where the detector stood.
+    ingest(
+        app,
+        json!([cpu(&sub, "l5", "1.00", eight + Duration::hours(1))]),
+    )
+    .await;
+    assert_ne!(cpu_state(app, &sub).await, scored);
+
+    // December in Berlin, and the series has its first December hour. Then November's last
+    // evening arrives: November's totals take it (past 100 %), December's do not, the
+    // detector does not go back to it, and no alert is raised for a month that is over.
+    app.clock.set(at("2026-12-01T09:00:00Z"));
+    let first_of_december = ingest(
+        app,
+        json!([cpu(&sub, "l6", "1.00", at("2026-12-01T08:00:00Z"))]),
+    )
+    .await;
+    assert_eq!(budget_percents(&first_of_december), Vec::<u64>::new());
+    let before = cpu_state(app, &sub).await;
+    let november = ingest(
+        app,
+        json!([cpu(&sub, "l7", "50.00", at("2026-11-30T20:00:00Z"))]),
+    )
+    .await;
+    assert_eq!(november["alerts"], json!([]));
+    assert_eq!(cpu_state(app, &sub).await, before);
+    assert_eq!(
+        spent(app, &customer, "2026-11", "2026-11-30").await,
+        (10_700, 5_000)
+    );
+    assert_eq!(
+        spent(app, &customer, "2026-12", "2026-12-01").await,
+        (100, 100)
+    );
+    let (_, detail) = app
+        .get(&format!("/v1/budgets/{budget_id}"), app.a.key(Role::Viewer))
+        .await;
+    assert_eq!(detail["current"]["period"]["key"], "2026-12");
+    assert_eq!(detail["current"]["spent"]["amount"], "1.00");
+
+    // 23:30 UTC on November 30th is already December 1st in Berlin: late, but December's.
+    let december = ingest(
+        app,
+        json!([cpu(&sub, "l8", "55.00", at("2026-11-30T23:30:00Z"))]),
+    )
+    .await;
+    assert_eq!(budget_percents(&december), [50]);
+    assert_eq!(cpu_state(app, &sub).await, before);
+    assert_eq!(
+        spent(app, &customer, "2026-12", "2026-12-01").await,
+        (5_600, 5_600)
+    );
+    assert_eq!(
+        spent(app, &customer, "2026-11", "2026-11-30").await.0,
+        10_700
+    );
+}
+
 on_both_engines!(
     ndjson_and_batches_beyond_the_regular_body_limit_are_taken,
     resending_is_a_no_op_and_bad_batches_write_nothing,
@@ -479,4 +645,5 @@ on_both_engines!(
     a_crypto_mining_takeover_alerts_within_the_hour,
     one_batch_of_many_hours_is_scored_in_time_order,
     alerts_are_acknowledged_and_resolved,
+    late_records_count_where_they_belong_without_rescoring,
 );
