@@ -2,6 +2,12 @@
 //! runs. Handlers then ask for a [`Ctx`](crate::ctx::Ctx) whose type names the permission they need,
 //! so a route cannot forget to check it.
 
+use std::{
+    collections::HashMap,
+    sync::{LazyLock, RwLock},
+    time::{Duration, Instant},
+};
+
 use axum::{
     extract::{Request, State},
     http::header,
@@ -10,7 +16,7 @@ use axum::{
 };
 use tollgate_core::{
     KeyId, TenantId,
-    tenancy::{Role, hash_secret},
+    tenancy::{ApiKey, Role, hash_secret},
 };
 use tollgate_store::StoreError;
 
@@ -44,21 +50,28 @@ pub async fn authenticate(
     }
 }
 
+/// How long a looked-up key is trusted without asking the store again. A key revoked through
+/// this process stops working at once (the store counts revocations); one revoked elsewhere (by
+/// another instance, or `tollgate key revoke` at the command line) works for up to this long.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Keys by secret hash, as last read from the store, with when and at which revocation count.
+/// Only keys that exist are kept, so the map holds at most the keys in use.
+static KEYS: LazyLock<RwLock<HashMap<String, CachedKey>>> = LazyLock::new(Default::default);
+
+#[derive(Clone)]
+struct CachedKey {
+    key: ApiKey,
+    read_at: Instant,
+    revocations: u64,
+}
+
 async fn caller(state: &AppState, secret: Option<String>) -> Result<Caller, ApiError> {
     let secret = secret
         .filter(|s| !s.is_empty())
         .ok_or(ApiError::Unauthorized)?;
-    let key = match state
-        .store()
-        .read()
-        .await?
-        .key_by_hash(&hash_secret(&secret))
-        .await
-    {
-        Ok(key) => key,
-        Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
-        Err(other) => return Err(other.into()),
-    };
+    let key = key(state, hash_secret(&secret)).await?;
+    // Checked on every request, cached or not: expiry is a matter of the clock, not the store.
     if !key.is_usable_at(state.now()) {
         return Err(ApiError::Unauthorized);
     }
@@ -67,4 +80,34 @@ async fn caller(state: &AppState, secret: Option<String>) -> Result<Caller, ApiE
         key: key.id,
         role: key.role,
     })
+}
+
+async fn key(state: &AppState, secret_hash: String) -> Result<ApiKey, ApiError> {
+    let store = state.store();
+    let revocations = store.key_revocations();
+    let cached = KEYS
+        .read()
+        .expect("key cache lock")
+        .get(&secret_hash)
+        .filter(|c| c.revocations == revocations && c.read_at.elapsed() < KEY_CACHE_TTL)
+        .map(|c| c.key.clone());
+    if let Some(key) = cached {
+        return Ok(key);
+    }
+    let key = match store.key_by_hash(&secret_hash).await {
+        Ok(key) => key,
+        Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
+        Err(other) => return Err(other.into()),
+    };
+    let mut keys = KEYS.write().expect("key cache lock");
+    keys.retain(|_, c| c.read_at.elapsed() < KEY_CACHE_TTL);
+    keys.insert(
+        secret_hash,
+        CachedKey {
+            key: key.clone(),
+            read_at: Instant::now(),
+            revocations,
+        },
+    );
+    Ok(key)
 }

@@ -125,12 +125,36 @@ impl<P> Ctx<P> {
         audit_as(self, tx, action, object_id, data).await
     }
 
+    /// An audit entry as this caller, for [`Ctx::commit_audited`] to append.
+    pub fn audit_entry(
+        &self,
+        action: &str,
+        object_id: impl ToString,
+        data: impl Serialize,
+    ) -> ApiResult<(DateTime<Utc>, AuditEntry)> {
+        Ok((self.now(), entry(self, action, object_id, data)?))
+    }
+
     /// Commits `tx` and answers with `body`. With an `Idempotency-Key`, the answer is stored in
     /// the same transaction; if a concurrent twin committed first, this one rolls back and
     /// replays the twin's answer.
     pub async fn commit(
         &self,
+        tx: Tx,
+        status: StatusCode,
+        body: &impl Serialize,
+    ) -> ApiResult<Response> {
+        self.commit_audited(tx, Vec::new(), status, body).await
+    }
+
+    /// [`Ctx::commit`], appending `audit` to the tenant's chain as the transaction's last
+    /// statements. On PostgreSQL the append locks the chain's head until commit, which queues
+    /// every other writer of the tenant: appended last, the lock covers the append and the
+    /// commit, not the whole request.
+    pub async fn commit_audited(
+        &self,
         mut tx: Tx,
+        audit: Vec<(DateTime<Utc>, AuditEntry)>,
         status: StatusCode,
         body: &impl Serialize,
     ) -> ApiResult<Response> {
@@ -150,14 +174,15 @@ impl<P> Ctx<P> {
                 }
                 drop(tx);
                 let first = self
-                    .read()
-                    .await?
+                    .state
+                    .store()
                     .idempotent_response(self.tenant(), &idem.key)
                     .await?
                     .ok_or_else(|| ApiError::Internal("idempotent response vanished".into()))?;
                 return replay(&first, &idem.request_hash);
             }
         }
+        tx.append_audit_all(self.tenant(), audit).await?;
         let wake = tx.enqueued_actions();
         tx.commit().await?;
         if wake {
@@ -230,7 +255,8 @@ impl Job {
     }
 }
 
-/// Appends to the actor's tenant's audit chain inside `tx`.
+/// Records an event for the actor's tenant's audit chain, appended when `tx` commits
+/// ([`Tx::defer_audit`]).
 pub async fn audit_as(
     who: &impl Acting,
     tx: &mut Tx,
@@ -238,12 +264,21 @@ pub async fn audit_as(
     object_id: impl ToString,
     data: impl Serialize,
 ) -> ApiResult<()> {
-    let entry = AuditEntry {
+    let entry = entry(who, action, object_id, data)?;
+    tx.defer_audit(who.tenant(), who.now(), entry);
+    Ok(())
+}
+
+fn entry(
+    who: &impl Acting,
+    action: &str,
+    object_id: impl ToString,
+    data: impl Serialize,
+) -> ApiResult<AuditEntry> {
+    Ok(AuditEntry {
         actor: who.actor(),
         action: action.to_owned(),
         object_id: object_id.to_string(),
         data: serde_json::to_value(data).map_err(|e| ApiError::Internal(e.to_string()))?,
-    };
-    tx.append_audit(who.tenant(), who.now(), entry).await?;
-    Ok(())
+    })
 }

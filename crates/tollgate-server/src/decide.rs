@@ -148,8 +148,8 @@ pub async fn links(
 ) -> ApiResult<LinkCounts> {
     let mut counts = LinkCounts::default();
     let mut ids = Vec::new();
-    for (kind, value) in keys {
-        let linked = tx.linked_customers(tenant, kind, value, except).await?;
+    let all = tx.linked_customers(tenant, keys, except).await?;
+    for ((kind, _), linked) in keys.iter().zip(all) {
         let n = u32::try_from(linked.len()).unwrap_or(u32::MAX);
         match *kind {
             "card" => counts.card_customers = n,
@@ -297,6 +297,19 @@ impl Recorded {
     /// Stores the decision, puts it on the audit chain under the deciding policy and publishes
     /// `decision.created` to the tenant's webhook endpoints, all in `tx`.
     pub async fn save(&self, tx: &mut Tx, tenant: TenantId, subject_id: &str) -> ApiResult<()> {
+        let (at, entry) = self.store(tx, tenant, subject_id).await?;
+        tx.append_audit(tenant, at, entry).await?;
+        Ok(())
+    }
+
+    /// [`Recorded::save`] without the audit append: returns the entry for the caller to append
+    /// last (see [`Ctx::commit_audited`](crate::ctx::Ctx::commit_audited)).
+    pub async fn store(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        subject_id: &str,
+    ) -> ApiResult<(DateTime<Utc>, AuditEntry)> {
         let d = &self.decision;
         tx.insert_decision(
             tenant,
@@ -316,29 +329,26 @@ impl Recorded {
             },
         )
         .await?;
-        tx.append_audit(
-            tenant,
-            d.decided_at,
-            AuditEntry {
-                actor: Actor::Rule {
-                    policy: d.policy_version.clone(),
-                },
-                action: "decision.created".into(),
-                object_id: d.id.to_string(),
-                data: serde_json::json!({
-                    "kind": d.kind,
-                    "subject_id": subject_id,
-                    "customer_id": d.customer_id,
-                    "verdict": d.verdict,
-                    "score": d.score,
-                    "reasons": d.reasons.iter().map(|r| &r.code).collect::<Vec<_>>(),
-                }),
-            },
-        )
-        .await?;
         let mut data = serde_json::to_value(d).map_err(|e| ApiError::Internal(e.to_string()))?;
         data["subject_id"] = subject_id.into();
-        crate::webhooks::publish(tx, tenant, EventType::DecisionCreated, data, d.decided_at).await
+        crate::webhooks::publish(tx, tenant, EventType::DecisionCreated, data, d.decided_at)
+            .await?;
+        let entry = AuditEntry {
+            actor: Actor::Rule {
+                policy: d.policy_version.clone(),
+            },
+            action: "decision.created".into(),
+            object_id: d.id.to_string(),
+            data: serde_json::json!({
+                "kind": d.kind,
+                "subject_id": subject_id,
+                "customer_id": d.customer_id,
+                "verdict": d.verdict,
+                "score": d.score,
+                "reasons": d.reasons.iter().map(|r| &r.code).collect::<Vec<_>>(),
+            }),
+        };
+        Ok((d.decided_at, entry))
     }
 }
 

@@ -77,8 +77,6 @@ async fn prepare(state: &AppState, request: Request) -> Result<Prepared, ApiErro
 
     let stored = state
         .store()
-        .read()
-        .await?
         .idempotent_response(caller.tenant, &key)
         .await?;
     if let Some(stored) = stored {

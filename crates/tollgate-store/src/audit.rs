@@ -7,6 +7,7 @@ use tollgate_core::{
 use crate::{
     Result, Store, StoreError, Tx,
     row::{RowExt, micros, to_json},
+    sql::Params,
 };
 
 const COLUMNS: &str = "tenant_id, seq, id, at, actor, action, object_id, data, prev_hash, hash";
@@ -37,14 +38,51 @@ pub struct AuditFilter {
 }
 
 impl Tx {
-    /// Appends to the tenant's chain. The head row is locked (PostgreSQL) or the database is
-    /// (SQLite write transaction), so concurrent appenders take turns and the chain never forks.
+    /// Records an event for the tenant's chain, appended when the transaction commits (with
+    /// the others deferred, in order, as its last statements): on PostgreSQL appending locks
+    /// the chain's head until commit, so every writer of the tenant waits for whoever appended
+    /// first; appended at commit, the lock covers only the append and the commit.
+    pub fn defer_audit(&mut self, tenant: TenantId, at: DateTime<Utc>, entry: AuditEntry) {
+        self.deferred_audit.push((tenant, at, entry));
+    }
+
+    /// Appends what [`Tx::defer_audit`] recorded, each tenant's entries in their order.
+    pub(crate) async fn append_deferred_audit(&mut self) -> Result<()> {
+        let mut deferred = std::mem::take(&mut self.deferred_audit);
+        while let Some((tenant, _, _)) = deferred.first() {
+            let tenant = *tenant;
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                deferred.into_iter().partition(|(t, _, _)| *t == tenant);
+            deferred = rest;
+            let entries = mine.into_iter().map(|(_, at, entry)| (at, entry)).collect();
+            self.append_audit_all(tenant, entries).await?;
+        }
+        Ok(())
+    }
+
+    /// Appends one event to the tenant's chain; see [`Tx::append_audit_all`].
     pub async fn append_audit(
         &mut self,
         tenant: TenantId,
         at: DateTime<Utc>,
         entry: AuditEntry,
     ) -> Result<AuditEvent> {
+        let mut events = self.append_audit_all(tenant, vec![(at, entry)]).await?;
+        Ok(events.pop().expect("one event per entry"))
+    }
+
+    /// Appends `entries` to the tenant's chain, in order. The head row is locked (PostgreSQL) or
+    /// the database is (SQLite's one writer), so concurrent appenders take turns and the chain
+    /// never forks. On PostgreSQL the lock lasts until commit, and every statement run after the
+    /// append makes the tenant's other writers wait longer: append last, all at once.
+    pub async fn append_audit_all(
+        &mut self,
+        tenant: TenantId,
+        entries: Vec<(DateTime<Utc>, AuditEntry)>,
+    ) -> Result<Vec<AuditEvent>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
         let lock = self.dialect.for_update();
         let sql = format!("SELECT seq, hash FROM audit_heads WHERE tenant_id = $1{lock}");
         let head = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -52,30 +90,43 @@ impl Tx {
             .fetch_optional(self.conn())
             .await?
             .ok_or(StoreError::NotFound)?;
-        let event = AuditEvent::seal(tenant, head.int("seq")? + 1, head.text("hash")?, at, entry);
+        let mut seq = head.int("seq")?;
+        let mut hash = head.text("hash")?;
+        let events: Vec<AuditEvent> = entries
+            .into_iter()
+            .map(|(at, entry)| {
+                seq += 1;
+                let event = AuditEvent::seal(tenant, seq, std::mem::take(&mut hash), at, entry);
+                hash.clone_from(&event.hash);
+                event
+            })
+            .collect();
         let sql = format!(
-            "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
+            Params::new(self.dialect).rows(events.len(), 10)
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(event.seq)
-            .bind(event.id.to_string())
-            .bind(micros(event.at))
-            .bind(to_json(&event.actor))
-            .bind(&event.action)
-            .bind(&event.object_id)
-            .bind(to_json(&event.data))
-            .bind(&event.prev_hash)
-            .bind(&event.hash)
-            .execute(self.conn())
-            .await?;
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for event in &events {
+            insert = insert
+                .bind(tenant.to_string())
+                .bind(event.seq)
+                .bind(event.id.to_string())
+                .bind(micros(event.at))
+                .bind(to_json(&event.actor))
+                .bind(&event.action)
+                .bind(&event.object_id)
+                .bind(to_json(&event.data))
+                .bind(&event.prev_hash)
+                .bind(&event.hash);
+        }
+        insert.execute(self.conn()).await?;
         sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant_id = $1")
             .bind(tenant.to_string())
-            .bind(event.seq)
-            .bind(&event.hash)
+            .bind(seq)
+            .bind(&hash)
             .execute(self.conn())
             .await?;
-        Ok(event)
+        Ok(events)
     }
 
     pub async fn list_audit(

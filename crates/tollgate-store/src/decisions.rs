@@ -8,6 +8,7 @@ use crate::{
     Result, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros},
+    sql::Params,
 };
 
 /// A decision as stored. JSON columns stay text here; the server owns their shapes.
@@ -258,7 +259,7 @@ impl Tx {
         screened(&row)
     }
 
-    /// Remembers that `customer` used each `(kind, value)`.
+    /// Remembers that `customer` used each `(kind, value)`, in one statement.
     pub async fn add_link_keys(
         &mut self,
         tenant: TenantId,
@@ -266,41 +267,65 @@ impl Tx {
         keys: &[(&str, String)],
         at: DateTime<Utc>,
     ) -> Result<()> {
-        for (kind, value) in keys {
-            sqlx::query(
-                "INSERT INTO link_keys (tenant_id, kind, value, customer_id, created_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (tenant_id, kind, value, customer_id) DO NOTHING",
-            )
-            .bind(tenant.to_string())
-            .bind(*kind)
-            .bind(value)
-            .bind(customer.to_string())
-            .bind(micros(at))
-            .execute(self.conn())
-            .await?;
+        if keys.is_empty() {
+            return Ok(());
         }
+        let sql = format!(
+            "INSERT INTO link_keys (tenant_id, kind, value, customer_id, created_at) VALUES {} \
+             ON CONFLICT (tenant_id, kind, value, customer_id) DO NOTHING",
+            Params::new(self.dialect).rows(keys.len(), 5)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (kind, value) in keys {
+            insert = insert
+                .bind(tenant.to_string())
+                .bind(*kind)
+                .bind(value)
+                .bind(customer.to_string())
+                .bind(micros(at));
+        }
+        insert.execute(self.conn()).await?;
         Ok(())
     }
 
-    /// Other customers that used the same `(kind, value)`, oldest link first (at most 100).
+    /// For each `(kind, value)` of `keys`, the other customers that used it, oldest link first
+    /// (at most 100 per key); one statement for all keys.
     pub async fn linked_customers(
         &mut self,
         tenant: TenantId,
-        kind: &str,
-        value: &str,
+        keys: &[(&str, String)],
         except: Option<CustomerId>,
-    ) -> Result<Vec<CustomerId>> {
-        let rows = sqlx::query(
-            "SELECT customer_id FROM link_keys WHERE tenant_id = $1 AND kind = $2 AND value = $3 \
-             AND customer_id <> $4 ORDER BY created_at, customer_id LIMIT 100",
-        )
-        .bind(tenant.to_string())
-        .bind(kind)
-        .bind(value)
-        .bind(except.map(|c| c.to_string()).unwrap_or_default())
-        .fetch_all(self.conn())
-        .await?;
-        rows.iter().map(|r| r.parsed("customer_id")).collect()
+    ) -> Result<Vec<Vec<CustomerId>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Each key's oldest 100 in a subquery of its own: the index on (tenant, kind, value)
+        // answers every one of them.
+        let sql = (0..keys.len())
+            .map(|i| {
+                let (kind, value) = (2 * i + 3, 2 * i + 4);
+                format!(
+                    "SELECT * FROM (SELECT CAST({i} AS BIGINT) AS k, customer_id, created_at \
+                     FROM link_keys WHERE tenant_id = $1 AND kind = ${kind} AND value = ${value} \
+                     AND customer_id <> $2 ORDER BY created_at, customer_id LIMIT 100) AS l{i}"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(except.map(|c| c.to_string()).unwrap_or_default());
+        for (kind, value) in keys {
+            query = query.bind(*kind).bind(value);
+        }
+        let mut linked = vec![Vec::new(); keys.len()];
+        for row in query.fetch_all(self.conn()).await? {
+            let k = usize::try_from(row.int("k")?).unwrap_or(usize::MAX);
+            if let Some(ids) = linked.get_mut(k) {
+                ids.push(row.parsed("customer_id")?);
+            }
+        }
+        Ok(linked)
     }
 
     pub async fn has_cleared_payment(
@@ -334,56 +359,81 @@ impl Tx {
         rows.iter().map(|r| r.text("kind")).collect()
     }
 
+    /// Records velocity events `(kind, key, amount in minor units)` at `at`, in one statement.
     pub async fn record_velocity(
         &mut self,
         tenant: TenantId,
-        kind: &str,
-        key: &str,
+        events: &[(&str, &str, i64)],
         at: DateTime<Utc>,
-        amount_minor: i64,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO velocity_events (tenant_id, kind, key, at, amount_minor) VALUES ($1, $2, $3, $4, $5)")
-            .bind(tenant.to_string())
-            .bind(kind)
-            .bind(key)
-            .bind(micros(at))
-            .bind(amount_minor)
-            .execute(self.conn())
-            .await?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO velocity_events (tenant_id, kind, key, at, amount_minor) VALUES {}",
+            Params::new(self.dialect).rows(events.len(), 5)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (kind, key, amount_minor) in events {
+            insert = insert
+                .bind(tenant.to_string())
+                .bind(*kind)
+                .bind(*key)
+                .bind(micros(at))
+                .bind(*amount_minor);
+        }
+        insert.execute(self.conn()).await?;
         Ok(())
     }
 
-    /// Events of `(kind, key)` in the hour, day and week before `now`, in one indexed scan.
+    /// Events of each `(kind, key)` in the hour, day and week before `now`: one statement, an
+    /// indexed range scan per key.
     pub async fn velocity(
         &mut self,
         tenant: TenantId,
-        kind: &str,
-        key: &str,
+        keys: &[(&str, &str)],
         now: DateTime<Utc>,
-    ) -> Result<WindowCounts> {
-        let row = sqlx::query(
-            "SELECT \
-               CAST(COALESCE(SUM(CASE WHEN at > $4 THEN 1 ELSE 0 END), 0) AS BIGINT) AS h1, \
-               CAST(COALESCE(SUM(CASE WHEN at > $5 THEN 1 ELSE 0 END), 0) AS BIGINT) AS h24, \
-               COUNT(*) AS d7, \
-               CAST(COALESCE(SUM(CASE WHEN at > $5 THEN amount_minor ELSE 0 END), 0) AS BIGINT) AS amount24 \
-             FROM velocity_events WHERE tenant_id = $1 AND kind = $2 AND key = $3 AND at > $6 AND at <= $7",
-        )
-        .bind(tenant.to_string())
-        .bind(kind)
-        .bind(key)
-        .bind(micros(now - Duration::hours(1)))
-        .bind(micros(now - Duration::hours(24)))
-        .bind(micros(now - Duration::days(7)))
-        .bind(micros(now))
-        .fetch_one(self.conn())
-        .await?;
-        Ok(WindowCounts {
-            last_1h: count(row.int("h1")?),
-            last_24h: count(row.int("h24")?),
-            last_7d: count(row.int("d7")?),
-            amount_24h: row.int("amount24")?,
-        })
+    ) -> Result<Vec<WindowCounts>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = (0..keys.len())
+            .map(|i| {
+                let (kind, key) = (2 * i + 6, 2 * i + 7);
+                format!(
+                    "SELECT CAST({i} AS BIGINT) AS k, \
+                       CAST(COALESCE(SUM(CASE WHEN at > $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS h1, \
+                       CAST(COALESCE(SUM(CASE WHEN at > $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS h24, \
+                       COUNT(*) AS d7, \
+                       CAST(COALESCE(SUM(CASE WHEN at > $3 THEN amount_minor ELSE 0 END), 0) AS BIGINT) AS amount24 \
+                     FROM velocity_events WHERE tenant_id = $1 AND kind = ${kind} AND key = ${key} \
+                     AND at > $4 AND at <= $5"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(micros(now - Duration::hours(1)))
+            .bind(micros(now - Duration::hours(24)))
+            .bind(micros(now - Duration::days(7)))
+            .bind(micros(now));
+        for (kind, key) in keys {
+            query = query.bind(*kind).bind(*key);
+        }
+        let mut counts = vec![WindowCounts::default(); keys.len()];
+        for row in query.fetch_all(self.conn()).await? {
+            let k = usize::try_from(row.int("k")?).unwrap_or(usize::MAX);
+            if let Some(slot) = counts.get_mut(k) {
+                *slot = WindowCounts {
+                    last_1h: count(row.int("h1")?),
+                    last_24h: count(row.int("h24")?),
+                    last_7d: count(row.int("d7")?),
+                    amount_24h: row.int("amount24")?,
+                };
+            }
+        }
+        Ok(counts)
     }
 }
 

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use tollgate_core::TenantId;
 
 use crate::{
-    Result, Tx,
+    Result, Store, Tx,
     row::{RowExt, micros},
 };
 
@@ -20,21 +20,7 @@ impl Tx {
         tenant: TenantId,
         key: &str,
     ) -> Result<Option<StoredResponse>> {
-        let row = sqlx::query(
-            "SELECT request_hash, status, body FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(key)
-        .fetch_optional(self.conn())
-        .await?;
-        row.map(|row| {
-            Ok(StoredResponse {
-                request_hash: row.text("request_hash")?,
-                status: u16::try_from(row.int("status")?).unwrap_or(500),
-                body: row.text("body")?,
-            })
-        })
-        .transpose()
+        idempotent_response(self.conn(), tenant, key).await
     }
 
     /// Records the response in the same transaction as the change it reports, so a crash can
@@ -61,4 +47,41 @@ impl Tx {
         .await?;
         Ok(())
     }
+}
+
+impl Store {
+    /// [`Tx::idempotent_response`] as a single statement outside any transaction, for the check
+    /// every POST with a key makes before it runs.
+    pub async fn idempotent_response(
+        &self,
+        tenant: TenantId,
+        key: &str,
+    ) -> Result<Option<StoredResponse>> {
+        idempotent_response(&self.pool, tenant, key).await
+    }
+}
+
+async fn idempotent_response<'c, E>(
+    executor: E,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Option<StoredResponse>>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let row = sqlx::query(
+        "SELECT request_hash, status, body FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
+    )
+    .bind(tenant.to_string())
+    .bind(key)
+    .fetch_optional(executor)
+    .await?;
+    row.map(|row| {
+        Ok(StoredResponse {
+            request_hash: row.text("request_hash")?,
+            status: u16::try_from(row.int("status")?).unwrap_or(500),
+            body: row.text("body")?,
+        })
+    })
+    .transpose()
 }

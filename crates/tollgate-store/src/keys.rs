@@ -1,3 +1,5 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
 use tollgate_core::{
     KeyId, TenantId,
@@ -5,10 +7,14 @@ use tollgate_core::{
 };
 
 use crate::{
-    Result, StoreError, Tx,
+    Result, Store, StoreError, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros},
 };
+
+/// Counts calls to [`Tx::revoke_key`] in this process, so whoever caches keys can tell that one
+/// may have been revoked since.
+static REVOCATIONS: AtomicU64 = AtomicU64::new(0);
 
 const COLUMNS: &str = "id, tenant_id, role, prefix, label, created_at, expires_at, revoked_at";
 
@@ -60,13 +66,7 @@ impl Tx {
     /// Finds the key a secret hashes to, whatever its tenant: authentication happens before a
     /// tenant is known.
     pub async fn key_by_hash(&mut self, secret_hash: &str) -> Result<ApiKey> {
-        let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(secret_hash)
-            .fetch_optional(self.conn())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        api_key(&row)
+        key_by_hash(self.conn(), secret_hash).await
     }
 
     pub async fn key(&mut self, tenant: TenantId, id: KeyId) -> Result<ApiKey> {
@@ -119,9 +119,37 @@ impl Tx {
         .bind(micros(at))
         .execute(self.conn())
         .await?;
+        REVOCATIONS.fetch_add(1, Ordering::Relaxed);
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         self.key(tenant, id).await
     }
+}
+
+impl Store {
+    /// [`Tx::key_by_hash`] as a single statement outside any transaction: authentication runs
+    /// on every request, and a read transaction would add a `BEGIN` and a `ROLLBACK` to it.
+    pub async fn key_by_hash(&self, secret_hash: &str) -> Result<ApiKey> {
+        key_by_hash(&self.pool, secret_hash).await
+    }
+
+    /// How many times a key was revoked in this process so far. A cache of keys that saw this
+    /// number change must look them up again.
+    pub fn key_revocations(&self) -> u64 {
+        REVOCATIONS.load(Ordering::Relaxed)
+    }
+}
+
+async fn key_by_hash<'c, E>(executor: E, secret_hash: &str) -> Result<ApiKey>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(secret_hash)
+        .fetch_optional(executor)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    api_key(&row)
 }

@@ -30,11 +30,12 @@ mod writer;
 
 use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 
+use chrono::{DateTime, Utc};
 use sqlx::{
     AnyPool, Executor,
     any::{AnyConnectOptions, AnyPoolOptions},
 };
-use tollgate_core::TenantId;
+use tollgate_core::{TenantId, audit::AuditEntry};
 
 pub use activity::{ActivityEpisode, ActivityRow, VmWrite};
 pub use audit::AuditFilter;
@@ -203,6 +204,7 @@ impl Store {
             inner,
             dialect: self.dialect,
             enqueued: false,
+            deferred_audit: Vec::new(),
         })
     }
 
@@ -212,6 +214,7 @@ impl Store {
             inner: TxInner::Pool(self.pool.begin().await?),
             dialect: self.dialect,
             enqueued: false,
+            deferred_audit: Vec::new(),
         })
     }
 
@@ -254,6 +257,8 @@ pub struct Tx {
     dialect: Dialect,
     /// Outbox actions were written in this transaction.
     enqueued: bool,
+    /// Audit entries appended to their tenants' chains when the transaction commits.
+    deferred_audit: Vec<(TenantId, DateTime<Utc>, AuditEntry)>,
 }
 
 enum TxInner {
@@ -270,7 +275,8 @@ impl Tx {
         self.enqueued
     }
 
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        self.append_deferred_audit().await?;
         match self.inner {
             TxInner::Pool(tx) => Ok(tx.commit().await?),
             TxInner::Group(tx) => tx.commit().await,

@@ -2,15 +2,17 @@
 //! is provisioned.
 
 use axum::{http::StatusCode, response::Response};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use tollgate_core::{
     CustomerId, Money, OrderId, PaymentMethodId,
+    customers::Customer,
     decisions::{DecisionKind, DecisionTerms},
     signals::{CardFacts, Context, Features, OrderFacts, SignalConfig, velocity::VelocityCounts},
     validate,
 };
-use tollgate_store::{ScreenedRow, StoreError};
+use tollgate_store::{ScreenedRow, StoreError, Tx, WindowCounts};
 use utoipa::ToSchema;
 
 use super::{
@@ -74,25 +76,24 @@ fn check(order: &OrderFacts) -> ApiResult<Money> {
     total.ok_or_else(|| ApiError::field("items", "must not be empty"))
 }
 
-/// Screen an order.
-#[utoipa::path(post, path = "/v1/orders", tag = "decisions", request_body = OrderFacts,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
-    responses((status = 201, body = OrderOut), (status = 422, body = crate::error::Problem)))]
-pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> ApiResult<Response> {
-    refuse_card_numbers(&body, &[])?;
-    let order: OrderFacts = from_value(body)?;
-    let total = check(&order)?;
-    let total_minor = total.to_minor().map_err(|e| ApiError::field("items", e))?;
-    let data = ctx.state.reference_data()?;
+/// An order's decision and what it was based on that another order of the same customer would
+/// change.
+struct Decided {
+    recorded: Recorded,
+    customer: Customer,
+    orders: WindowCounts,
+}
+
+/// Decides on `order` by `customer` over what `tx` sees.
+async fn decide_order(
+    ctx: &Ctx<WriteFacts>,
+    tx: &mut Tx,
+    customer: Customer,
+    order: &OrderFacts,
+    total: Money,
+    now: DateTime<Utc>,
+) -> ApiResult<Decided> {
     let tenant = ctx.tenant();
-    let now = ctx.now();
-    let mut tx = ctx.begin().await?;
-    let customer = match tx.customer_for_update(tenant, order.customer_id).await {
-        Err(StoreError::NotFound) => {
-            return Err(ApiError::field("customer_id", "no such customer"));
-        }
-        other => other?,
-    };
     let payment_method = match tx
         .payment_method(tenant, &order.payment_method_id.to_string())
         .await
@@ -110,17 +111,20 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
         .map_err(|e| ApiError::Internal(format!("stored card: {e}")))?;
 
     let key = customer.id.to_string();
+    let per_currency = format!("order_customer_{}", total.currency);
     let mut context = Context::at(now);
-    context.customer = Some(decide::customer_state(&mut tx, tenant, &customer).await?);
-    let per_customer = tx
+    context.customer = Some(decide::customer_state(tx, tenant, &customer).await?);
+    let counts = tx
         .velocity(
             tenant,
-            &format!("order_customer_{}", total.currency),
-            &key,
+            &[
+                ("order_customer", key.as_str()),
+                (per_currency.as_str(), key.as_str()),
+            ],
             now,
         )
         .await?;
-    let orders = tx.velocity(tenant, "order_customer", &key, now).await?;
+    let (orders, per_customer) = (counts[0], counts[1]);
     context.velocity = VelocityCounts {
         orders_customer_1h: orders.last_1h,
         orders_customer_24h: orders.last_24h,
@@ -132,29 +136,84 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
         ("card", card.fingerprint.clone()),
         ("bin", card.bin.to_string()),
     ];
-    context.lists = decide::list_matches(&mut tx, tenant, &candidates, now).await?;
+    context.lists = decide::list_matches(tx, tenant, &candidates, now).await?;
 
     let features = Features::for_order(
-        &order,
+        order,
         Some(&card),
         &context,
-        data,
+        ctx.state.reference_data()?,
         &SignalConfig::default(),
     )
     .map_err(|e| ApiError::field("items", e))?;
     let features = serde_json::to_value(features).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let policies = ctx.state.policies().live(&mut tx, tenant).await?;
+    let policies = ctx.state.policies().live(tx, tenant).await?;
     let (evaluation, shadows) = policies.evaluate(DecisionKind::Order, &features);
-    let facts = serde_json::to_value(&order).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let facts = serde_json::to_value(order).map_err(|e| ApiError::Internal(e.to_string()))?;
     let recorded = Recorded::new(
         evaluation,
         shadows,
         customer.id,
         DecisionTerms::new(customer.trust_tier, &customer.terms),
-        facts.clone(),
+        facts,
         features,
         now,
     );
+    Ok(Decided {
+        recorded,
+        customer,
+        orders,
+    })
+}
+
+fn no_such_customer(error: StoreError) -> ApiError {
+    match error {
+        StoreError::NotFound => ApiError::field("customer_id", "no such customer"),
+        other => other.into(),
+    }
+}
+
+/// Screen an order.
+#[utoipa::path(post, path = "/v1/orders", tag = "decisions", request_body = OrderFacts,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 201, body = OrderOut), (status = 422, body = crate::error::Problem)))]
+pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> ApiResult<Response> {
+    refuse_card_numbers(&body, &[])?;
+    let order: OrderFacts = from_value(body)?;
+    let total = check(&order)?;
+    let total_minor = total.to_minor().map_err(|e| ApiError::field("items", e))?;
+    let tenant = ctx.tenant();
+    let now = ctx.now();
+    let key = order.customer_id.to_string();
+
+    // Decided on committed data first, so the writer is held for the writes alone. Under the
+    // write transaction's lock on the customer, the decision stands only if no order of the
+    // same customer, and no change to it, came in between; otherwise it is made again there.
+    let mut snapshot = ctx.read().await?;
+    let customer = snapshot
+        .customer(tenant, order.customer_id)
+        .await
+        .map_err(no_such_customer)?;
+    let early = decide_order(&ctx, &mut snapshot, customer, &order, total, now).await?;
+    drop(snapshot);
+
+    let mut tx = ctx.begin().await?;
+    let customer = tx
+        .customer_for_update(tenant, order.customer_id)
+        .await
+        .map_err(no_such_customer)?;
+    let orders = tx
+        .velocity(tenant, &[("order_customer", key.as_str())], now)
+        .await?;
+    let Decided {
+        recorded, customer, ..
+    } = if customer.updated_at == early.customer.updated_at && orders.first() == Some(&early.orders)
+    {
+        early
+    } else {
+        decide_order(&ctx, &mut tx, customer, &order, total, now).await?
+    };
+
     let id = OrderId::generate();
     let status = status_of(recorded.decision.verdict);
     tx.insert_order(
@@ -162,7 +221,7 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
         &ScreenedRow {
             id: id.to_string(),
             customer_id: customer.id,
-            facts: facts.to_string(),
+            facts: recorded.facts.to_string(),
             status: status.to_owned(),
             decision_id: recorded.decision.id,
             created_at: now,
@@ -172,24 +231,22 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
         total.currency.code(),
     )
     .await?;
-    tx.record_velocity(tenant, "order_customer", &key, now, 0)
-        .await?;
+    let per_currency = format!("order_customer_{}", total.currency);
     tx.record_velocity(
         tenant,
-        &format!("order_customer_{}", total.currency),
-        &key,
+        &[
+            ("order_customer", key.as_str(), 0),
+            (per_currency.as_str(), key.as_str(), total_minor),
+        ],
         now,
-        total_minor,
     )
     .await?;
-    ctx.audit(
-        &mut tx,
+    let created = ctx.audit_entry(
         "order.created",
         id,
         serde_json::json!({ "customer_id": customer.id, "status": status, "total": total }),
-    )
-    .await?;
-    recorded.save(&mut tx, tenant, &id.to_string()).await?;
+    )?;
+    let decided = recorded.store(&mut tx, tenant, &id.to_string()).await?;
     let out = OrderOut {
         id,
         customer_id: customer.id,
@@ -198,5 +255,6 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
         total,
         decision: DecisionOut::from(&recorded),
     };
-    ctx.commit(tx, StatusCode::CREATED, &out).await
+    ctx.commit_audited(tx, vec![created, decided], StatusCode::CREATED, &out)
+        .await
 }

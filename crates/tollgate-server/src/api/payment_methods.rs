@@ -76,14 +76,14 @@ pub async fn create(
     let mut context = Context::at(now);
     context.customer = Some(decide::customer_state(&mut tx, tenant, &customer).await?);
     context.links = decide::links(&mut tx, tenant, &link_keys, Some(customer_id)).await?;
+    let customer_key = customer_id.to_string();
     let per_customer = tx
         .velocity(
             tenant,
-            "payment_method_customer",
-            &customer_id.to_string(),
+            &[("payment_method_customer", customer_key.as_str())],
             now,
         )
-        .await?;
+        .await?[0];
     context.velocity = VelocityCounts {
         payment_methods_customer_24h: per_customer.last_24h,
         payment_methods_customer_7d: per_customer.last_7d,
@@ -134,14 +134,16 @@ pub async fn create(
         .await?;
     tx.record_velocity(
         tenant,
-        "payment_method_customer",
-        &customer_id.to_string(),
+        &[("payment_method_customer", customer_key.as_str(), 0)],
         now,
-        0,
     )
     .await?;
-    ctx.audit(&mut tx, "payment_method.created", id, serde_json::json!({ "customer_id": customer_id, "status": status, "bin": card.bin, "last4": card.last4 })).await?;
-    recorded.save(&mut tx, tenant, &id.to_string()).await?;
+    let created = ctx.audit_entry(
+        "payment_method.created",
+        id,
+        serde_json::json!({ "customer_id": customer_id, "status": status, "bin": card.bin, "last4": card.last4 }),
+    )?;
+    let decided = recorded.store(&mut tx, tenant, &id.to_string()).await?;
     let out = PaymentMethodOut {
         id,
         customer_id,
@@ -149,5 +151,6 @@ pub async fn create(
         card,
         decision: DecisionOut::from(&recorded),
     };
-    ctx.commit(tx, StatusCode::CREATED, &out).await
+    ctx.commit_audited(tx, vec![created, decided], StatusCode::CREATED, &out)
+        .await
 }

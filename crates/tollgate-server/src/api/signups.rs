@@ -90,14 +90,17 @@ pub(crate) async fn decide_signup(
     let except = existing.as_ref().map(|_| customer_id);
     let mut context = Context::at(now);
     context.links = decide::links(tx, tenant, &link_keys, except).await?;
-    let by_ip = tx.velocity(tenant, "signup_ip", &ip, now).await?;
-    let by_domain = tx
-        .velocity(tenant, "signup_email_domain", &email_domain, now)
-        .await?;
-    let by_device = match &facts.device_id {
-        Some(device) => tx.velocity(tenant, "signup_device", device, now).await?,
-        None => Default::default(),
-    };
+    let mut keys = vec![
+        ("signup_ip", ip.as_str()),
+        ("signup_email_domain", email_domain.as_str()),
+        ("signup_network", network.as_str()),
+    ];
+    if let Some(device) = &facts.device_id {
+        keys.push(("signup_device", device.as_str()));
+    }
+    let counts = tx.velocity(tenant, &keys, now).await?;
+    let (by_ip, by_domain, by_network) = (counts[0], counts[1], counts[2]);
+    let by_device = counts.get(3).copied().unwrap_or_default();
     context.velocity = VelocityCounts {
         signups_ip_1h: by_ip.last_1h,
         signups_ip_24h: by_ip.last_24h,
@@ -110,10 +113,7 @@ pub(crate) async fn decide_signup(
         signups_email_domain_7d: by_domain.last_7d,
         ..VelocityCounts::default()
     };
-    context.network_signups_1h = tx
-        .velocity(tenant, "signup_network", &network, now)
-        .await?
-        .last_1h;
+    context.network_signups_1h = by_network.last_1h;
     context.lists =
         decide::list_matches(tx, tenant, &decide::signup_candidates(facts, data), now).await?;
     let current = match existing {
@@ -163,61 +163,67 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
     let tenant = ctx.tenant();
     let now = ctx.now();
     let customer_id = CustomerId::generate();
-    let mut tx = ctx.begin().await?;
-    let recorded =
-        decide_signup(&ctx.state, &mut tx, tenant, &facts, customer_id, None, now).await?;
-    let facts_json = recorded.facts.clone();
+    // Decided on committed data before the write transaction starts, so the writer (SQLite's
+    // one connection, PostgreSQL's audit head) is held for the writes alone. Sign-ups in flight
+    // at the same moment do not see each other (docs/architecture.md).
+    let recorded = decide_signup(
+        &ctx.state,
+        &mut ctx.read().await?,
+        tenant,
+        &facts,
+        customer_id,
+        None,
+        now,
+    )
+    .await?;
+    let facts_json = recorded.facts.to_string();
     let link_keys = decide::signup_link_keys(&facts);
     let email_domain = email::domain_of(&facts.contact.email);
     let network = tollgate_core::signals::geo::network_key(facts.ip);
     let ip = facts.ip.to_string();
+    let mut velocity = vec![
+        ("signup_ip", ip.as_str(), 0),
+        ("signup_email_domain", email_domain.as_str(), 0),
+        ("signup_network", network.as_str(), 0),
+    ];
+    if let Some(device) = &facts.device_id {
+        velocity.push(("signup_device", device.as_str(), 0));
+    }
     let terms = recorded
         .decision
         .terms
         .clone()
         .unwrap_or_else(|| DecisionTerms::new(TrustTier::New, &Terms::default()));
-
-    let customer = tx
-        .insert_customer(
-            tenant,
-            NewCustomer {
-                id: customer_id,
-                external_id: facts.external_id.trim().to_owned(),
-                legal_name: facts.company.name.trim().to_owned(),
-                company_domain: validate::domain_name(
-                    "company.domain",
-                    &email::company_domain(&facts.company.domain),
-                )
-                .ok(),
-                country: facts.company.country,
-                email: Some(facts.contact.email.trim().to_owned()),
-                phone: Some(facts.contact.phone.clone()),
-                billing_address: Some(facts.billing_address.clone()),
-                status: customer_status(recorded.decision.verdict),
-                trust_tier: terms.trust_tier,
-                terms: terms.commercial(),
-            },
-            now,
+    let new_customer = NewCustomer {
+        id: customer_id,
+        external_id: facts.external_id.trim().to_owned(),
+        legal_name: facts.company.name.trim().to_owned(),
+        company_domain: validate::domain_name(
+            "company.domain",
+            &email::company_domain(&facts.company.domain),
         )
-        .await?;
-    tx.insert_signup(tenant, customer_id, &facts_json.to_string(), now)
+        .ok(),
+        country: facts.company.country,
+        email: Some(facts.contact.email.trim().to_owned()),
+        phone: Some(facts.contact.phone.clone()),
+        billing_address: Some(facts.billing_address.clone()),
+        status: customer_status(recorded.decision.verdict),
+        trust_tier: terms.trust_tier,
+        terms: terms.commercial(),
+    };
+    let out = DecisionOut::from(&recorded);
+
+    let mut tx = ctx.begin().await?;
+    let customer = tx.insert_customer(tenant, new_customer, now).await?;
+    tx.insert_signup(tenant, customer_id, &facts_json, now)
         .await?;
     tx.add_link_keys(tenant, customer_id, &link_keys, now)
         .await?;
-    tx.record_velocity(tenant, "signup_ip", &ip, now, 0).await?;
-    tx.record_velocity(tenant, "signup_email_domain", &email_domain, now, 0)
+    tx.record_velocity(tenant, &velocity, now).await?;
+    let created = ctx.audit_entry("customer.created", customer.id, &customer)?;
+    let decided = recorded
+        .store(&mut tx, tenant, &customer_id.to_string())
         .await?;
-    tx.record_velocity(tenant, "signup_network", &network, now, 0)
-        .await?;
-    if let Some(device) = &facts.device_id {
-        tx.record_velocity(tenant, "signup_device", device, now, 0)
-            .await?;
-    }
-    ctx.audit(&mut tx, "customer.created", customer.id, &customer)
-        .await?;
-    recorded
-        .save(&mut tx, tenant, &customer_id.to_string())
-        .await?;
-    let out = DecisionOut::from(&recorded);
-    ctx.commit(tx, StatusCode::CREATED, &out).await
+    ctx.commit_audited(tx, vec![created, decided], StatusCode::CREATED, &out)
+        .await
 }
