@@ -214,8 +214,38 @@ impl Tx {
             .fetch_optional(self.conn())
             .await?
             .ok_or(StoreError::NotFound)?;
-        let mut lines = self.invoice_lines(&[id]).await?;
-        invoice_row(&row, lines.remove(&id).unwrap_or_default())
+        let mut found = self.with_lines(&[row]).await?;
+        found.pop().ok_or(StoreError::NotFound)
+    }
+
+    /// The tenant's invoices with any of `numbers`, by number (for an import to tell new
+    /// invoices from ones it already holds, a few hundred numbers per statement).
+    pub async fn invoices_by_number(
+        &mut self,
+        tenant: TenantId,
+        numbers: &[&str],
+    ) -> Result<HashMap<String, InvoiceRow>> {
+        const PER_STATEMENT: usize = 200;
+        let mut found = HashMap::new();
+        for chunk in numbers.chunks(PER_STATEMENT) {
+            let placeholders = (0..chunk.len())
+                .map(|i| format!("${}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {INVOICE_COLUMNS} {INVOICE_FROM} \
+                 WHERE i.tenant_id = $1 AND i.number IN ({placeholders})"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            for number in chunk {
+                query = query.bind(*number);
+            }
+            let rows = query.fetch_all(self.conn()).await?;
+            for invoice in self.with_lines(&rows).await? {
+                found.insert(invoice.invoice.number.clone(), invoice);
+            }
+        }
+        Ok(found)
     }
 
     /// The invoice with this number, if the tenant has one: a bulk import skips what it stored
@@ -225,20 +255,10 @@ impl Tx {
         tenant: TenantId,
         number: &str,
     ) -> Result<Option<InvoiceRow>> {
-        let sql = format!(
-            "SELECT {INVOICE_COLUMNS} {INVOICE_FROM} WHERE i.tenant_id = $1 AND i.number = $2"
-        );
-        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(number)
-            .fetch_optional(self.conn())
+        Ok(self
+            .invoices_by_number(tenant, &[number])
             .await?
-        else {
-            return Ok(None);
-        };
-        let id: InvoiceId = row.parsed("id")?;
-        let mut lines = self.invoice_lines(&[id]).await?;
-        invoice_row(&row, lines.remove(&id).unwrap_or_default()).map(Some)
+            .remove(number))
     }
 
     pub async fn list_invoices(
@@ -269,58 +289,70 @@ impl Tx {
             .bind(page.fetch_limit())
             .fetch_all(self.conn())
             .await?;
-        let ids = rows
-            .iter()
-            .map(|r| r.parsed("id"))
-            .collect::<Result<Vec<InvoiceId>>>()?;
-        let mut lines = self.invoice_lines(&ids).await?;
-        let invoices = rows
-            .iter()
-            .zip(&ids)
-            .map(|(row, id)| invoice_row(row, lines.remove(id).unwrap_or_default()))
-            .collect::<Result<Vec<_>>>()?;
+        let invoices = self.with_lines(&rows).await?;
         Ok(Page::from_rows(invoices, page, |i| {
             i.invoice.id.to_string()
         }))
     }
 
+    /// Invoice rows (selected with `INVOICE_COLUMNS`) with their lines, in the rows' order.
+    async fn with_lines(&mut self, rows: &[AnyRow]) -> Result<Vec<InvoiceRow>> {
+        let keys = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.parsed::<InvoiceId>("id")?,
+                    r.parsed::<Currency>("currency")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut lines = self.invoice_lines(&keys).await?;
+        rows.iter()
+            .zip(&keys)
+            .map(|(row, (id, _))| invoice_row(row, lines.remove(id).unwrap_or_default()))
+            .collect()
+    }
+
+    /// The lines of `invoices`, read by the primary key alone (the caller knows each
+    /// invoice's currency, so no join: its plan cannot go wrong on a large table).
     async fn invoice_lines(
         &mut self,
-        ids: &[InvoiceId],
+        invoices: &[(InvoiceId, Currency)],
     ) -> Result<HashMap<InvoiceId, Vec<InvoiceLine>>> {
+        const PER_STATEMENT: usize = 500;
+        let currencies: HashMap<InvoiceId, Currency> = invoices.iter().copied().collect();
         let mut lines: HashMap<InvoiceId, Vec<InvoiceLine>> = HashMap::new();
-        if ids.is_empty() {
-            return Ok(lines);
-        }
-        let placeholders = (1..=ids.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT l.invoice_id, l.description, l.subscription_id, l.quantity, l.amount_minor, \
-             i.currency FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id \
-             WHERE l.invoice_id IN ({placeholders}) ORDER BY l.invoice_id, l.position"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(id.to_string());
-        }
-        for row in query.fetch_all(self.conn()).await? {
-            let currency: Currency = row.parsed("currency")?;
-            let line = InvoiceLine {
-                description: row.text("description")?,
-                subscription_id: row
-                    .opt_text("subscription_id")?
-                    .map(|s| s.parse())
-                    .transpose()
-                    .map_err(|e| StoreError::Corrupt(format!("subscription_id: {e}")))?,
-                quantity: row.parsed("quantity")?,
-                amount: money(&row, "amount_minor", currency)?,
-            };
-            lines
-                .entry(row.parsed("invoice_id")?)
-                .or_default()
-                .push(line);
+        for chunk in invoices.chunks(PER_STATEMENT) {
+            let placeholders = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT invoice_id, description, subscription_id, quantity, amount_minor \
+                 FROM invoice_lines WHERE invoice_id IN ({placeholders}) \
+                 ORDER BY invoice_id, position"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, _) in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(self.conn()).await? {
+                let invoice_id: InvoiceId = row.parsed("invoice_id")?;
+                let currency = currencies.get(&invoice_id).copied().ok_or_else(|| {
+                    StoreError::Corrupt(format!("a line of {invoice_id}, which was not asked for"))
+                })?;
+                let line = InvoiceLine {
+                    description: row.text("description")?,
+                    subscription_id: row
+                        .opt_text("subscription_id")?
+                        .map(|s| s.parse())
+                        .transpose()
+                        .map_err(|e| StoreError::Corrupt(format!("subscription_id: {e}")))?,
+                    quantity: row.parsed("quantity")?,
+                    amount: money(&row, "amount_minor", currency)?,
+                };
+                lines.entry(invoice_id).or_default().push(line);
+            }
         }
         Ok(lines)
     }
@@ -628,15 +660,12 @@ impl Tx {
             .bind(&cur)
             .fetch_all(self.conn())
             .await?;
-        let ids = invoice_rows
-            .iter()
-            .map(|r| r.parsed("id"))
-            .collect::<Result<Vec<InvoiceId>>>()?;
-        let mut lines = self.invoice_lines(&ids).await?;
-        let mut invoices = HashMap::new();
-        for (row, id) in invoice_rows.iter().zip(ids) {
-            invoices.insert(id, invoice_row(row, lines.remove(&id).unwrap_or_default())?);
-        }
+        let invoices: HashMap<InvoiceId, InvoiceRow> = self
+            .with_lines(&invoice_rows)
+            .await?
+            .into_iter()
+            .map(|row| (row.invoice.id, row))
+            .collect();
 
         let notes = sqlx::query(
             "SELECT n.id, n.invoice_id, n.amount_minor, n.reason, n.issued_at FROM credit_notes n \

@@ -47,6 +47,7 @@ pub async fn postgres() -> Option<TestStore> {
     let admin = Store::connect_unmigrated(&base)
         .await
         .unwrap_or_else(|e| panic!("{DATABASE_URL_VAR} is set but PostgreSQL is unreachable: {e}"));
+    STALE_SWEPT.get_or_init(|| drop_stale_schemas(&admin)).await;
     admin
         .execute_raw(&format!("CREATE SCHEMA {schema}"))
         .await
@@ -61,6 +62,35 @@ pub async fn postgres() -> Option<TestStore> {
         url,
         _dir: None,
     })
+}
+
+/// A test cannot drop its schema when it ends (no async `Drop`), so schemas pile up on a
+/// long-lived test server. Each test process drops, once, a batch of the schemas a UUIDv7 name
+/// dates to over two hours ago (no test run lasts that long); a batch, one transaction each, so
+/// that a large backlog neither exhausts the server's lock table nor delays the first test.
+static STALE_SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+const STALE_AFTER_MS: i64 = 2 * 60 * 60 * 1000;
+const STALE_PER_PROCESS: i64 = 40;
+
+async fn drop_stale_schemas(admin: &Store) {
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace \
+         WHERE nspname ~ '^t_[0-9a-f]{32}$' \
+           AND ('x' || substr(nspname, 3, 12))::bit(48)::bigint \
+               < (extract(epoch FROM now()) * 1000)::bigint - $1 \
+         ORDER BY nspname LIMIT $2",
+    )
+    .bind(STALE_AFTER_MS)
+    .bind(STALE_PER_PROCESS)
+    .fetch_all(&admin.pool)
+    .await
+    .unwrap_or_default();
+    for schema in stale {
+        // Another process may be dropping the same schema; either way it goes.
+        let _ = admin
+            .execute_raw(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .await;
+    }
 }
 
 /// Generates one test per engine for each listed case: `case_sqlite` always runs;

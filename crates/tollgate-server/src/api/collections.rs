@@ -4,6 +4,8 @@
 //! customer's stored facts through the core engine, applies the new fact (refused with the field
 //! at fault if it does not fit), stores it and caches what is left open on each invoice.
 
+use std::collections::BTreeMap;
+
 use axum::{
     Json,
     http::{HeaderMap, StatusCode, header},
@@ -204,16 +206,75 @@ pub async fn create_invoice(
 ) -> ApiResult<Response> {
     let invoice = input.validate(InvoiceId::generate()).map_err(invalid)?;
     let mut tx = ctx.begin().await?;
-    record_invoice(&ctx, &mut tx, &invoice).await?;
+    if let Some((_, refused)) = record_invoices(&ctx, &mut tx, std::slice::from_ref(&invoice))
+        .await?
+        .pop()
+    {
+        return Err(refused);
+    }
     let out = InvoiceOut::from(tx.invoice(ctx.tenant(), invoice.id).await?);
     ctx.commit(tx, StatusCode::CREATED, &out).await
 }
 
-/// Stores a validated invoice inside `tx` as `POST /v1/invoices` does (shared with
-/// `tollgate import invoices`): its subscriptions must be the customer's and the account must
-/// take it; faults name the field.
-pub async fn record_invoice(who: &impl Acting, tx: &mut Tx, invoice: &Invoice) -> ApiResult<()> {
+/// Stores validated invoices inside `tx` as `POST /v1/invoices` does (shared with
+/// `tollgate import invoices`): each one's subscriptions must be its customer's and the account
+/// must take it. Each customer's account is locked and folded once for all its invoices, in
+/// customer order. Returns the invoices refused, by index, each with the field at fault; the
+/// others are stored.
+pub async fn record_invoices(
+    who: &impl Acting,
+    tx: &mut Tx,
+    invoices: &[Invoice],
+) -> ApiResult<Vec<(usize, ApiError)>> {
     let tenant = who.tenant();
+    let mut accounts: BTreeMap<(CustomerId, Currency), Vec<usize>> = BTreeMap::new();
+    for (index, invoice) in invoices.iter().enumerate() {
+        accounts
+            .entry((invoice.customer_id, invoice.currency))
+            .or_default()
+            .push(index);
+    }
+    let mut refused = Vec::new();
+    for ((customer, currency), indexes) in accounts {
+        match tx.customer_for_update(tenant, customer).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound) => {
+                for index in indexes {
+                    refused.push((index, ApiError::field("customer_id", "no such customer")));
+                }
+                continue;
+            }
+            Err(other) => return Err(other.into()),
+        }
+        let (mut account, _) = fold(tx, tenant, customer, currency).await?;
+        let mut stored = false;
+        for index in indexes {
+            let invoice = &invoices[index];
+            let taken = match lines_belong(tx, tenant, invoice).await {
+                Ok(()) => account
+                    .apply(&AccountFact::InvoiceIssued(invoice.clone()))
+                    .map(drop)
+                    .map_err(|e| invalid(FieldError::from(e))),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = taken {
+                refused.push((index, error));
+                continue;
+            }
+            tx.insert_invoice(tenant, invoice, who.now()).await?;
+            audit_as(who, tx, "invoice.created", invoice.id, invoice).await?;
+            stored = true;
+        }
+        if stored {
+            tx.save_open_amounts(tenant, &account).await?;
+        }
+    }
+    refused.sort_by_key(|(index, _)| *index);
+    Ok(refused)
+}
+
+/// Every subscription an invoice line names must be the invoice's customer's.
+async fn lines_belong(tx: &mut Tx, tenant: TenantId, invoice: &Invoice) -> ApiResult<()> {
     for (i, id) in invoice
         .lines
         .iter()
@@ -229,11 +290,7 @@ pub async fn record_invoice(who: &impl Acting, tx: &mut Tx, invoice: &Invoice) -
             return Err(ApiError::field(field, "belongs to another customer"));
         }
     }
-    let fact = AccountFact::InvoiceIssued(invoice.clone());
-    let account = apply(tx, tenant, invoice.customer_id, invoice.currency, &fact).await?;
-    tx.insert_invoice(tenant, invoice, who.now()).await?;
-    tx.save_open_amounts(tenant, &account).await?;
-    audit_as(who, tx, "invoice.created", invoice.id, invoice).await
+    Ok(())
 }
 
 /// List invoices, oldest first.

@@ -1,6 +1,6 @@
 //! Invoices and payments from the reseller's billing system, as CSV or as NDJSON with one API
 //! body per line. Each goes through the API's validation and its store code
-//! (`record_invoice`, `record_payment`).
+//! (`record_invoices`, `record_payment`).
 //!
 //! An invoice is known again by its number (unique per tenant). Payments have no external
 //! reference in the schema, so an imported payment leaves an entry in the idempotency ledger the
@@ -16,7 +16,7 @@ use tollgate_core::{
     collections::{Invoice, InvoiceIn, Payment, PaymentIn},
     validate,
 };
-use tollgate_server::api::collections::{record_invoice, record_payment};
+use tollgate_server::api::collections::{record_invoices, record_payment};
 use tollgate_store::{Store, StoredResponse, Tx};
 
 use super::{
@@ -47,6 +47,8 @@ const PAYMENT_COLUMNS: &[&str] = &[
 ];
 const PAYMENT_OPTIONAL: &[&str] = &["failure_code", "allocations", "reference"];
 const REFERENCE_MAX: usize = 200;
+/// Invoices handed to the store at once.
+const WRITE_SLICE: usize = 2_000;
 
 /// Where a parsed item came from, to name the line and column of a fault.
 struct Origin {
@@ -176,12 +178,12 @@ pub async fn invoices(store: &Store, importer: &Importer, path: &Path) -> anyhow
     };
     progress.phase("writing", invoices.len() as u64);
     let mut tx = store.begin().await?;
-    for (done, (invoice, origin)) in invoices.iter().enumerate() {
-        progress.set(done as u64);
-        match tx
-            .invoice_by_number(importer.tenant, &invoice.number)
-            .await?
-        {
+    let numbers: Vec<&str> = invoices.iter().map(|(i, _)| i.number.as_str()).collect();
+    let stored = tx.invoices_by_number(importer.tenant, &numbers).await?;
+    let mut new = Vec::new();
+    let mut new_origins = Vec::new();
+    for (invoice, origin) in &invoices {
+        match stored.get(&invoice.number) {
             Some(stored) if same_invoice(&stored.invoice, invoice) => summary.already_present += 1,
             Some(stored) => faults.push(origin.fault(
                 "number",
@@ -190,11 +192,23 @@ pub async fn invoices(store: &Store, importer: &Importer, path: &Path) -> anyhow
                     stored.invoice.id
                 ),
             )),
-            None => match record_invoice(importer, &mut tx, invoice).await {
-                Ok(()) => summary.written += 1,
-                Err(e) => faults.extend(origin.faults(e)?),
-            },
+            None => {
+                new.push(invoice.clone());
+                new_origins.push(origin);
+            }
         }
+    }
+    // In slices, so each customer's account is folded once per slice rather than once per
+    // invoice, and the progress bar still moves.
+    let present = invoices.len() - new.len();
+    for (slice, chunk) in new.chunks(WRITE_SLICE).enumerate() {
+        let offset = slice * WRITE_SLICE;
+        let refused = record_invoices(importer, &mut tx, chunk).await?;
+        summary.written += (chunk.len() - refused.len()) as u64;
+        for (index, error) in refused {
+            faults.extend(new_origins[offset + index].faults(error)?);
+        }
+        progress.set((present + offset + chunk.len()) as u64);
     }
     finish(tx, progress, summary, faults).await
 }
