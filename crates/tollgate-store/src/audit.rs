@@ -7,7 +7,7 @@ use tollgate_core::{
 use crate::{
     Result, Store, StoreError, Tx,
     row::{RowExt, micros, to_json},
-    sql::Params,
+    sql::{Params, rows_per_statement},
 };
 
 const COLUMNS: &str = "tenant_id, seq, id, at, actor, action, object_id, data, prev_hash, hash";
@@ -101,25 +101,28 @@ impl Tx {
                 event
             })
             .collect();
-        let sql = format!(
-            "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
-            Params::new(self.dialect).rows(events.len(), 10)
-        );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for event in &events {
-            insert = insert
-                .bind(tenant.to_string())
-                .bind(event.seq)
-                .bind(event.id.to_string())
-                .bind(micros(event.at))
-                .bind(to_json(&event.actor))
-                .bind(&event.action)
-                .bind(&event.object_id)
-                .bind(to_json(&event.data))
-                .bind(&event.prev_hash)
-                .bind(&event.hash);
+        // A transaction that deferred many entries (an import) needs more than one statement.
+        for chunk in events.chunks(rows_per_statement(10, 0)) {
+            let sql = format!(
+                "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
+                Params::new(self.dialect).rows(chunk.len(), 10)
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for event in chunk {
+                insert = insert
+                    .bind(tenant.to_string())
+                    .bind(event.seq)
+                    .bind(event.id.to_string())
+                    .bind(micros(event.at))
+                    .bind(to_json(&event.actor))
+                    .bind(&event.action)
+                    .bind(&event.object_id)
+                    .bind(to_json(&event.data))
+                    .bind(&event.prev_hash)
+                    .bind(&event.hash);
+            }
+            insert.execute(self.conn()).await?;
         }
-        insert.execute(self.conn()).await?;
         sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant_id = $1")
             .bind(tenant.to_string())
             .bind(seq)

@@ -464,6 +464,28 @@ async fn concurrent_appenders_never_fork_the_chain(store: &Store) {
     assert_eq!(store.verify_audit(a).await.unwrap(), Ok(40));
 }
 
+/// Entries deferred to commit land in order, interleaved tenants each on their own chain, even
+/// when there are more than one statement can carry (an import audits every row).
+async fn deferred_entries_are_appended_at_commit_in_order(store: &Store) {
+    let a = tenant(store, "a").await;
+    let b = tenant(store, "b").await;
+    let mut tx = store.begin().await.unwrap();
+    for n in 0..5_000 {
+        tx.defer_audit(if n % 1_000 == 0 { b } else { a }, t0(), entry(n));
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(store.verify_audit(a).await.unwrap(), Ok(4_995));
+    assert_eq!(store.verify_audit(b).await.unwrap(), Ok(5));
+    let mut tx = store.begin().await.unwrap();
+    tx.defer_audit(a, t0(), entry(9));
+    drop(tx);
+    assert_eq!(
+        store.verify_audit(a).await.unwrap(),
+        Ok(4_995),
+        "rolled back"
+    );
+}
+
 async fn a_rolled_back_transaction_leaves_nothing(store: &Store) {
     let a = tenant(store, "a").await;
     let mut tx = store.begin().await.unwrap();
@@ -523,6 +545,7 @@ conformance!(
     subscription_status_changes_keep_their_history,
     audit_chain_verifies_and_names_a_tampered_event,
     concurrent_appenders_never_fork_the_chain,
+    deferred_entries_are_appended_at_commit_in_order,
     a_rolled_back_transaction_leaves_nothing,
     idempotency_keys_are_per_tenant_and_first_wins,
 );
