@@ -764,6 +764,18 @@ async fn budgets_reach_the_vendor_and_refusals_are_final(app: &TestApp, fake: &F
     assert_eq!(action["status"], "dead", "{action}");
 }
 
+/// What a dunning `terminate` step enqueues for the fake's subscription.
+async fn terminate(app: &TestApp, customer: &str) -> ActionId {
+    enqueue(
+        app,
+        ActionKind::SubscriptionStatus,
+        customer,
+        json!({"customer_id": customer, "vendor_customer_id": VENDOR_CUSTOMER,
+               "vendor_subscription_id": AZURE_SUB, "status": "terminated"}),
+    )
+    .await
+}
+
 /// A dunning `terminate` reaches Partner Center as a cancellation (`status: deleted`); after
 /// the offer's cancellation window Partner Center refuses, and the action ends `dead` with its
 /// message for a person to act on.
@@ -772,14 +784,7 @@ async fn termination_cancels_at_the_vendor_and_a_closed_window_is_final(
     fake: &FakePartnerCenter,
 ) {
     let (customer, _) = customer_with_subscription(app, fake).await;
-    let cancel = enqueue(
-        app,
-        ActionKind::SubscriptionStatus,
-        &customer,
-        json!({"customer_id": customer, "vendor_customer_id": VENDOR_CUSTOMER,
-               "vendor_subscription_id": AZURE_SUB, "status": "terminated"}),
-    )
-    .await;
+    let cancel = terminate(app, &customer).await;
     assert_eq!(drain(app).await.delivered, 1);
     assert_eq!(
         fake.subscription(VENDOR_CUSTOMER, AZURE_SUB).unwrap()["status"],
@@ -804,14 +809,7 @@ async fn termination_cancels_at_the_vendor_and_a_closed_window_is_final(
             "Subscription cannot be cancelled after the cancellation window",
         ),
     );
-    let refused = enqueue(
-        app,
-        ActionKind::SubscriptionStatus,
-        &customer,
-        json!({"customer_id": customer, "vendor_customer_id": VENDOR_CUSTOMER,
-               "vendor_subscription_id": AZURE_SUB, "status": "terminated"}),
-    )
-    .await;
+    let refused = terminate(app, &customer).await;
     assert_eq!(drain(app).await.dead, 1);
     let action = get(app, &format!("/v1/actions/{refused}")).await;
     assert_eq!(action["status"], "dead", "{action}");
