@@ -18,7 +18,7 @@ use tollgate_core::{
     refdata::ReferenceData,
     rules::{CompiledPolicy, DEFAULT_POLICY_JSON, Evaluation, Policy},
     signals::{
-        CardFacts, Context, CustomerState, Features, LinkCounts, OrderFacts, SignalConfig,
+        Context, CustomerState, Features, LinkCounts, OrderFacts, PaymentMethodFacts, SignalConfig,
         SignupFacts, VelocityCounts,
     },
 };
@@ -82,7 +82,7 @@ fn signup() -> SignupFacts {
 }
 
 /// A two-day-old `new` customer ordering GPU capacity before its first payment cleared.
-fn order(signup: &SignupFacts) -> (OrderFacts, CardFacts, Context) {
+fn order(signup: &SignupFacts) -> (OrderFacts, PaymentMethodFacts, Context) {
     let order = serde_json::from_value(json!({
         "customer_id": tollgate_core::CustomerId::generate(),
         "payment_method_id": tollgate_core::PaymentMethodId::generate(),

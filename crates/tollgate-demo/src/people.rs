@@ -78,6 +78,16 @@ pub fn good_card(fingerprint: &str) -> Value {
     card(fingerprint, "411111", "pass")
 }
 
+/// A verified SEPA Core account held by `holder` in Germany, with a mandate signed `signed`.
+pub fn sepa_account(fingerprint: &str, holder: &str, signed: DateTime<Utc>) -> Value {
+    json!({
+        "type": "bank_account", "scheme": "sepa_core", "country": "DE",
+        "bank_code": "COBADEFFXXX", "last4": "3000", "fingerprint": fingerprint,
+        "holder_name": holder, "holder_type": "company", "verification": "verified",
+        "mandate": {"reference": format!("MNDT-{fingerprint}"), "accepted_at": signed}
+    })
+}
+
 pub fn card(fingerprint: &str, bin: &str, cvc_check: &str) -> Value {
     json!({
         "bin": bin, "last4": "4242", "fingerprint": fingerprint,

@@ -257,14 +257,23 @@ impl World<'_> {
         let body = people::honest_signup(&mut self.rng, n, now);
         let decision = self
             .api
-            .post(&self.keys.ingest, "/v1/signups", body)
+            .post(&self.keys.ingest, "/v1/signups", body.clone())
             .await?;
         let customer = text(&decision["customer_id"]);
         if decision["verdict"] != "approve" {
             return Ok(());
         }
-        let card = people::good_card(&format!("fp_shop_{n}"));
-        let pm = self.attach(&customer, card).await?;
+        // One in five pays by SEPA direct debit from the company's own account.
+        let method = if n % 5 == 2 {
+            people::sepa_account(
+                &format!("ba_shop_{n}"),
+                &text(&body["company"]["name"]),
+                now,
+            )
+        } else {
+            people::good_card(&format!("fp_shop_{n}"))
+        };
+        let pm = self.attach(&customer, method).await?;
         // A quarter use Azure plans billed on hourly usage; the rest buy Microsoft 365 seats.
         let azure = azure || self.rng.random_bool(0.25);
         let seats = if azure {

@@ -153,6 +153,7 @@ pub async fn links(
         let n = u32::try_from(linked.len()).unwrap_or(u32::MAX);
         match *kind {
             "card" => counts.card_customers = n,
+            "bank_account" => counts.bank_account_customers = n,
             "device" => counts.device_customers = n,
             "ip" => counts.ip_customers = n,
             "ip24" => counts.ip24_customers = n,

@@ -43,6 +43,7 @@ fn compiles_and_covers_every_signal_family() {
         "phone.",
         "geo.",
         "card.",
+        "bank.",
         "links.",
         "velocity.",
         "bot.",
@@ -180,6 +181,93 @@ fn a_card_ring_is_held_with_link_reasons() {
     assert_eq!(
         evaluation.reasons[0].message,
         "The same card is used by 4 other customers"
+    );
+}
+
+/// A verified SEPA account of the company itself, held where it bills, with a signed mandate.
+fn good_bank_account() -> Value {
+    json!({"bank": {"present": true, "scheme": "sepa_core", "country": "DE",
+                    "verification": "verified", "verified": true},
+           "geo": {"bank_country": "DE", "bank_matches_billing": true}})
+}
+
+#[test]
+fn a_verified_bank_account_with_a_mandate_is_allowed() {
+    let evaluation = evaluate(DecisionKind::PaymentMethod, good_bank_account());
+    assert_eq!((evaluation.verdict, evaluation.score), (Verdict::Allow, 0));
+    let order = evaluate(
+        DecisionKind::Order,
+        with(
+            good_bank_account(),
+            json!({"order": {"total": 120.0, "currency": "EUR", "max_quantity": 5},
+                   "customer": {"has_cleared_payment": true}}),
+        ),
+    );
+    assert_eq!(order.verdict, Verdict::Allow);
+}
+
+#[test]
+fn a_bank_account_that_failed_verification_is_declined() {
+    let evaluation = evaluate(
+        DecisionKind::PaymentMethod,
+        with(
+            good_bank_account(),
+            json!({"bank": {"verification": "failed", "verified": false, "verification_failed": true}}),
+        ),
+    );
+    assert_eq!(evaluation.verdict, Verdict::Decline);
+    assert_eq!(codes(&evaluation), ["bank_verification_failed"]);
+}
+
+#[test]
+fn an_unverified_account_without_a_mandate_is_held_and_so_are_its_orders() {
+    let shaky = with(
+        good_bank_account(),
+        json!({"bank": {"verification": "pending", "verified": false, "no_mandate": true}}),
+    );
+    let evaluation = evaluate(DecisionKind::PaymentMethod, shaky.clone());
+    assert_eq!(evaluation.verdict, Verdict::Hold);
+    assert_eq!(codes(&evaluation), ["bank_unverified", "bank_no_mandate"]);
+    assert_eq!(
+        evaluation.reasons[0].message,
+        "Bank account is not verified yet (pending)"
+    );
+    let order = evaluate(
+        DecisionKind::Order,
+        with(
+            shaky,
+            json!({"order": {"total": 120.0, "currency": "EUR", "max_quantity": 5},
+                   "customer": {"has_cleared_payment": true}}),
+        ),
+    );
+    assert_eq!(order.verdict, Verdict::Hold);
+    assert_eq!(order.hold_codes, ["bank_account_unverified", "no_mandate"]);
+}
+
+#[test]
+fn somebody_elses_account_abroad_shared_with_other_customers() {
+    let evaluation = evaluate(
+        DecisionKind::PaymentMethod,
+        with(
+            good_bank_account(),
+            json!({"bank": {"country": "LT", "personal_account": true, "holder_mismatch": true},
+                   "geo": {"bank_country": "LT", "bank_matches_billing": false},
+                   "links": {"bank_account_customers": 3, "max_shared": 3}}),
+        ),
+    );
+    assert_eq!(evaluation.verdict, Verdict::Decline);
+    assert_eq!(
+        codes(&evaluation),
+        [
+            "bank_billing_mismatch",
+            "bank_holder_mismatch",
+            "personal_bank_account",
+            "bank_account_shared"
+        ]
+    );
+    assert_eq!(
+        evaluation.reasons[3].message,
+        "The same bank account is used by 3 other customers"
     );
 }
 

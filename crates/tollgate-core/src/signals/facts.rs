@@ -107,6 +107,164 @@ pub struct CardFacts {
     pub three_ds: ThreeDs,
 }
 
+str_enum!(
+    /// The direct-debit scheme the account is charged through. It sets how long the payer can
+    /// take money back: SEPA Core 8 weeks without a reason, Bacs at any time under the Direct
+    /// Debit Guarantee, SEPA B2B not at all once authorised.
+    DebitScheme {
+        SepaCore = "sepa_core",
+        SepaB2b = "sepa_b2b",
+        /// US ACH debit.
+        Ach = "ach",
+        /// UK Bacs Direct Debit.
+        Bacs = "bacs",
+        /// Australian BECS Direct Debit.
+        Becs = "becs",
+        /// Canadian pre-authorized debit.
+        Pad = "pad",
+    }
+);
+
+str_enum!(
+    /// Whether the PSP has confirmed that the account exists and belongs to the payer
+    /// (micro-deposits, instant account verification, a confirmed first debit).
+    BankVerification {
+        Verified = "verified",
+        /// Verification started (micro-deposits sent) and not finished.
+        Pending = "pending",
+        Unverified = "unverified",
+        /// The PSP tried and the account did not check out.
+        Failed = "failed",
+    }
+);
+
+str_enum!(
+    /// Who holds the account, as the PSP reports it.
+    HolderType {
+        Company = "company",
+        Individual = "individual",
+    }
+);
+
+/// The debit authorisation the payer signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mandate {
+    /// The mandate reference, as the PSP issued it.
+    pub reference: String,
+    pub accepted_at: DateTime<Utc>,
+}
+
+/// `POST /v1/customers/{id}/payment_methods` for a bank account charged by direct debit. Never
+/// the account number or IBAN: the PSP's fingerprint stands for it, as it does for a card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BankAccountFacts {
+    pub scheme: DebitScheme,
+    /// Where the account is held (an IBAN's first two letters).
+    pub country: CountryCode,
+    /// Identifies the bank, not the account: a BIC, ABA routing number, sort code or BSB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_code: Option<String>,
+    pub last4: String,
+    /// The PSP's stable fingerprint of the account: the same account on two customers links
+    /// them.
+    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder_type: Option<HolderType>,
+    pub verification: BankVerification,
+    /// None when the payer has not signed a mandate yet: a debit then has no authorisation
+    /// behind it and can be returned as unauthorised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mandate: Option<Mandate>,
+}
+
+str_enum!(
+    /// The `type` of a payment method.
+    PaymentMethodKind {
+        Card = "card",
+        BankAccount = "bank_account",
+    }
+);
+
+impl PaymentMethodKind {
+    /// Takes the `type` field out of a payment method's JSON object. A body without one is a
+    /// card, as every payment method was before bank accounts.
+    pub fn take_from(
+        body: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, String> {
+        match body.remove("type") {
+            None => Ok(Self::Card),
+            Some(serde_json::Value::String(kind)) => kind.parse(),
+            Some(_) => Err("must be a string".to_owned()),
+        }
+    }
+}
+
+/// What a payment method is, as attached and stored, tagged by its `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PaymentMethodFacts {
+    Card(CardFacts),
+    BankAccount(BankAccountFacts),
+}
+
+impl PaymentMethodFacts {
+    pub fn kind(&self) -> PaymentMethodKind {
+        match self {
+            Self::Card(_) => PaymentMethodKind::Card,
+            Self::BankAccount(_) => PaymentMethodKind::BankAccount,
+        }
+    }
+
+    /// The PSP's fingerprint: what links customers sharing the instrument.
+    pub fn fingerprint(&self) -> &str {
+        match self {
+            Self::Card(card) => &card.fingerprint,
+            Self::BankAccount(account) => &account.fingerprint,
+        }
+    }
+
+    pub fn last4(&self) -> &str {
+        match self {
+            Self::Card(card) => &card.last4,
+            Self::BankAccount(account) => &account.last4,
+        }
+    }
+
+    pub fn card(&self) -> Option<&CardFacts> {
+        match self {
+            Self::Card(card) => Some(card),
+            Self::BankAccount(_) => None,
+        }
+    }
+
+    pub fn bank_account(&self) -> Option<&BankAccountFacts> {
+        match self {
+            Self::BankAccount(account) => Some(account),
+            Self::Card(_) => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PaymentMethodFacts {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut body = serde_json::Map::deserialize(deserializer)?;
+        let kind = PaymentMethodKind::take_from(&mut body).map_err(D::Error::custom)?;
+        let body = serde_json::Value::Object(body);
+        match kind {
+            PaymentMethodKind::Card => CardFacts::deserialize(body).map(Self::Card),
+            PaymentMethodKind::BankAccount => {
+                BankAccountFacts::deserialize(body).map(Self::BankAccount)
+            }
+        }
+        .map_err(D::Error::custom)
+    }
+}
+
 /// `POST /v1/orders`: what the customer buys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -5,11 +5,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    SignalConfig, bots,
+    SignalConfig,
+    bank::BankFeatures,
+    bots,
     bots::BotFeatures,
     cards::{self, CardFeatures},
     email::EmailFeatures,
-    facts::{CardFacts, Context, CustomerState, ListMatches, OrderFacts, SignupFacts},
+    facts::{Context, CustomerState, ListMatches, OrderFacts, PaymentMethodFacts, SignupFacts},
     geo::{self, GeoFeatures, KnownCountries},
     links::LinkFeatures,
     orders::{OrderError, OrderFeatures},
@@ -66,6 +68,7 @@ pub struct Features {
     pub phone: PhoneFeatures,
     pub geo: GeoFeatures,
     pub card: CardFeatures,
+    pub bank: BankFeatures,
     pub links: LinkFeatures,
     pub velocity: VelocityCounts,
     pub bot: BotFeatures,
@@ -85,10 +88,10 @@ impl Features {
         Self::compute(FeatureKind::Signup, Some(signup), None, ctx, data, config)
     }
 
-    /// A card attached to an existing customer, compared with the customer's sign-up
-    /// (`ctx.customer.signup`) for billing, phone and IP country.
+    /// A card or bank account attached to an existing customer, compared with the customer's
+    /// sign-up (`ctx.customer.signup`) for billing, phone and IP country and the holder's name.
     pub fn for_payment_method(
-        card: &CardFacts,
+        method: &PaymentMethodFacts,
         ctx: &Context,
         data: &ReferenceData,
         config: &SignalConfig,
@@ -97,35 +100,77 @@ impl Features {
         Self::compute(
             FeatureKind::PaymentMethod,
             signup,
-            Some(card),
+            Some(method),
             ctx,
             data,
             config,
         )
     }
 
-    /// An order, paid with `card` (the order's payment method, as the store holds it).
+    /// An order, paid with `method` (the order's payment method, as the store holds it).
     pub fn for_order(
         order: &OrderFacts,
-        card: Option<&CardFacts>,
+        method: Option<&PaymentMethodFacts>,
         ctx: &Context,
         data: &ReferenceData,
         config: &SignalConfig,
     ) -> Result<Self, OrderError> {
         let signup = ctx.customer.as_ref().and_then(|c| c.signup.as_ref());
-        let mut features = Self::compute(FeatureKind::Order, signup, card, ctx, data, config);
+        let mut features = Self::compute(FeatureKind::Order, signup, method, ctx, data, config);
         features.order = OrderFeatures::compute(&order.items, ctx.customer.as_ref())?;
         Ok(features)
+    }
+
+    /// Lays stored features over today's neutral ones: a decision recorded before a section or
+    /// field existed (the `bank` section, say) replays in a backtest with the neutral value —
+    /// no bank account, no links — instead of failing every rule that reads it.
+    pub fn upgrade_stored(stored: &mut serde_json::Value) {
+        static NEUTRAL: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+        let neutral = NEUTRAL.get_or_init(|| {
+            serde_json::to_value(Self {
+                kind: FeatureKind::Signup,
+                email: EmailFeatures::default(),
+                phone: PhoneFeatures::default(),
+                geo: GeoFeatures::default(),
+                card: CardFeatures::default(),
+                bank: BankFeatures::default(),
+                links: LinkFeatures::default(),
+                velocity: VelocityCounts::default(),
+                bot: BotFeatures::default(),
+                order: OrderFeatures::default(),
+                customer: CustomerFeatures::default(),
+                lists: ListMatches::default(),
+            })
+            .unwrap_or_default()
+        });
+        let (Some(stored), Some(neutral)) = (stored.as_object_mut(), neutral.as_object()) else {
+            return;
+        };
+        for (section, fields) in neutral {
+            let Some(fields) = fields.as_object() else {
+                continue;
+            };
+            let target = stored
+                .entry(section.clone())
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if let Some(target) = target.as_object_mut() {
+                for (field, value) in fields {
+                    target.entry(field.clone()).or_insert_with(|| value.clone());
+                }
+            }
+        }
     }
 
     fn compute(
         kind: FeatureKind,
         signup: Option<&SignupFacts>,
-        card: Option<&CardFacts>,
+        method: Option<&PaymentMethodFacts>,
         ctx: &Context,
         data: &ReferenceData,
         config: &SignalConfig,
     ) -> Self {
+        let card = method.and_then(PaymentMethodFacts::card);
+        let bank = method.and_then(PaymentMethodFacts::bank_account);
         let bin = card.and_then(|card| data.bins.lookup(&card.bin));
         let phone_check = signup.map(|s| phone::check(&s.contact.phone));
         let billing = signup.map(|s| s.billing_address.country);
@@ -133,6 +178,7 @@ impl Features {
             ip: signup.and_then(|s| geo::ip_country(s.ip, &data.ip_countries)),
             billing,
             card: card.and_then(|card| cards::card_country(card.country, bin.as_ref())),
+            bank: bank.map(|account| account.country),
             phone: phone_check.and_then(|check| check.country),
         };
         let high_risk = config
@@ -150,6 +196,9 @@ impl Features {
             geo: GeoFeatures::compute(countries, high_risk),
             card: card.map_or_else(CardFeatures::default, |card| {
                 CardFeatures::compute(card, bin.as_ref(), ctx.now)
+            }),
+            bank: bank.map_or_else(BankFeatures::default, |account| {
+                BankFeatures::compute(account, signup)
             }),
             links: LinkFeatures::compute(&ctx.links),
             velocity: ctx.velocity.clone(),

@@ -1,4 +1,5 @@
-//! Geography signals: where the IP, billing address, card and phone each say the customer is,
+//! Geography signals: where the IP, billing address, card, bank account and phone each say the
+//! customer is,
 //! whether they disagree, and whether any is on the tenant's high-risk list.
 
 use std::{
@@ -19,24 +20,30 @@ pub struct GeoFeatures {
     pub ip_country: String,
     pub billing_country: String,
     pub card_country: String,
+    /// Where the bank account is held.
+    pub bank_country: String,
     pub phone_country: String,
     /// Both known and equal.
     pub ip_matches_billing: bool,
     /// Both known and equal.
     pub card_matches_billing: bool,
-    /// Distinct known countries among IP, billing, card and phone, minus one (0 when they agree).
+    /// Both known and equal.
+    pub bank_matches_billing: bool,
+    /// Distinct known countries among IP, billing, card, bank and phone, minus one (0 when they
+    /// agree).
     pub countries_disagreeing: u32,
     pub high_risk: bool,
     /// Which of the known countries are on the high-risk list, sorted.
     pub high_risk_countries: Vec<String>,
 }
 
-/// The four countries a decision may know.
+/// The countries a decision may know.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KnownCountries {
     pub ip: Option<CountryCode>,
     pub billing: Option<CountryCode>,
     pub card: Option<CountryCode>,
+    pub bank: Option<CountryCode>,
     pub phone: Option<CountryCode>,
 }
 
@@ -82,10 +89,13 @@ impl GeoFeatures {
             ip,
             billing,
             card,
+            bank,
             phone,
         } = countries;
-        let known: BTreeSet<CountryCode> =
-            [ip, billing, card, phone].into_iter().flatten().collect();
+        let known: BTreeSet<CountryCode> = [ip, billing, card, bank, phone]
+            .into_iter()
+            .flatten()
+            .collect();
         let high_risk_countries: Vec<String> = known
             .iter()
             .filter(|country| high_risk_list.contains(country))
@@ -95,9 +105,11 @@ impl GeoFeatures {
             ip_country: text(ip),
             billing_country: text(billing),
             card_country: text(card),
+            bank_country: text(bank),
             phone_country: text(phone),
             ip_matches_billing: same(ip, billing),
             card_matches_billing: same(card, billing),
+            bank_matches_billing: same(bank, billing),
             countries_disagreeing: u32::try_from(known.len().saturating_sub(1)).unwrap_or(u32::MAX),
             high_risk: !high_risk_countries.is_empty(),
             high_risk_countries,
@@ -146,6 +158,7 @@ mod tests {
                 billing: cc("DE"),
                 card: cc("DE"),
                 phone: None,
+                ..Default::default()
             },
             &CountrySet::default(),
         );
@@ -162,6 +175,7 @@ mod tests {
                 billing: cc("DE"),
                 card: cc("US"),
                 phone: cc("DE"),
+                ..Default::default()
             },
             &CountrySet::default(),
         );
@@ -174,6 +188,22 @@ mod tests {
     }
 
     #[test]
+    fn a_bank_account_abroad_counts_like_a_card_abroad() {
+        let geo = GeoFeatures::compute(
+            KnownCountries {
+                ip: cc("DE"),
+                billing: cc("DE"),
+                bank: cc("LT"),
+                ..Default::default()
+            },
+            &CountrySet::default(),
+        );
+        assert_eq!(geo.bank_country, "LT");
+        assert!(!geo.bank_matches_billing && !geo.card_matches_billing);
+        assert_eq!(geo.countries_disagreeing, 1);
+    }
+
+    #[test]
     fn high_risk_lists_which_known_countries_are_listed() {
         let list: CountrySet = ["IR", "KP"].iter().map(|c| c.parse().unwrap()).collect();
         let geo = GeoFeatures::compute(
@@ -182,6 +212,7 @@ mod tests {
                 billing: cc("DE"),
                 card: cc("IR"),
                 phone: cc("IR"),
+                ..Default::default()
             },
             &list,
         );

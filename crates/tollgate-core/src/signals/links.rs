@@ -1,5 +1,5 @@
-//! Links across customers: the same card, device, IP, network, phone or mailbox seen on other
-//! customers. The store counts them using the keys made here, so both sides agree on what
+//! Links across customers: the same card, bank account, device, IP, network, phone or mailbox
+//! seen on other customers. The store counts them using the keys made here, so both sides agree on what
 //! "the same" means.
 
 use std::net::IpAddr;
@@ -14,6 +14,8 @@ use crate::CustomerId;
 #[serde(default)]
 pub struct LinkCounts {
     pub card_customers: u32,
+    /// Customers with the same bank-account fingerprint.
+    pub bank_account_customers: u32,
     pub device_customers: u32,
     pub ip_customers: u32,
     /// Customers in the same IPv4 /24 (IPv6 /48), keyed by [`geo::network_key`].
@@ -41,6 +43,7 @@ impl LinkFeatures {
         counts.linked_customer_ids.dedup();
         let max_shared = [
             counts.card_customers,
+            counts.bank_account_customers,
             counts.device_customers,
             counts.ip_customers,
             counts.ip24_customers,
@@ -54,7 +57,8 @@ impl LinkFeatures {
     }
 }
 
-/// The values a sign-up is linked by. The card fingerprint comes with the payment method.
+/// The values a sign-up is linked by. Card and bank-account fingerprints come with the payment
+/// method.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkKeys {
     pub email: String,

@@ -6,6 +6,8 @@
 //! caller passes the decision's instant in [`Context::now`] and the counts over earlier facts in
 //! [`LinkCounts`] and [`VelocityCounts`], so a backtest replays the exact same computation.
 
+pub mod account_numbers;
+pub mod bank;
 pub mod bots;
 pub mod cards;
 pub mod config;
@@ -15,20 +17,20 @@ pub mod features;
 pub mod geo;
 pub mod links;
 pub mod orders;
-pub mod pan;
 pub mod phone;
 pub mod velocity;
 
 #[cfg(test)]
 mod tests;
 
+pub use account_numbers::{AccountNumberFound, AccountNumberKind, find_account_number};
 pub use config::SignalConfig;
 pub use facts::{
-    CardFacts, CheckResult, Company, Contact, Context, CustomerState, ListMatches, OrderFacts,
-    OrderItem, SessionTiming, SignupFacts, ThreeDs,
+    BankAccountFacts, BankVerification, CardFacts, CheckResult, Company, Contact, Context,
+    CustomerState, DebitScheme, HolderType, ListMatches, Mandate, OrderFacts, OrderItem,
+    PaymentMethodFacts, PaymentMethodKind, SessionTiming, SignupFacts, ThreeDs,
 };
 pub use features::{CustomerFeatures, FeatureKind, Features};
 pub use links::{LinkCounts, LinkKeys};
 pub use orders::OrderError;
-pub use pan::find_pan_like;
 pub use velocity::VelocityCounts;

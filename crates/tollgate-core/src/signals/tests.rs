@@ -55,7 +55,11 @@ pub(super) fn signup() -> SignupFacts {
     }
 }
 
-fn card(bin: &str) -> CardFacts {
+fn card(bin: &str) -> PaymentMethodFacts {
+    PaymentMethodFacts::Card(card_facts(bin))
+}
+
+fn card_facts(bin: &str) -> CardFacts {
     CardFacts {
         bin: bin.parse().unwrap(),
         last4: "4242".into(),
@@ -108,7 +112,7 @@ fn features_serialize_to_the_exact_contract_shape() {
         &SignalConfig::default(),
     ))
     .unwrap();
-    let contract: [(&str, &[&str]); 10] = [
+    let contract: [(&str, &[&str]); 11] = [
         (
             "email",
             &[
@@ -127,9 +131,11 @@ fn features_serialize_to_the_exact_contract_shape() {
                 "ip_country",
                 "billing_country",
                 "card_country",
+                "bank_country",
                 "phone_country",
                 "ip_matches_billing",
                 "card_matches_billing",
+                "bank_matches_billing",
                 "countries_disagreeing",
                 "high_risk",
                 "high_risk_countries",
@@ -152,9 +158,24 @@ fn features_serialize_to_the_exact_contract_shape() {
             ],
         ),
         (
+            "bank",
+            &[
+                "present",
+                "scheme",
+                "country",
+                "verification",
+                "verified",
+                "verification_failed",
+                "no_mandate",
+                "personal_account",
+                "holder_mismatch",
+            ],
+        ),
+        (
             "links",
             &[
                 "card_customers",
+                "bank_account_customers",
                 "device_customers",
                 "ip_customers",
                 "ip24_customers",
@@ -298,17 +319,18 @@ fn a_prepaid_card_from_abroad_on_an_existing_customer() {
         ..Context::at(now())
     };
     // 424200: VISA PREPAID CLASSIC issued in DE; the PSP says it was issued in FR.
-    let card = CardFacts {
+    let card = PaymentMethodFacts::Card(CardFacts {
         country: "FR".parse().ok(),
         three_ds: ThreeDs::NotPerformed,
-        ..card("424200")
-    };
+        ..card_facts("424200")
+    });
     let features = Features::for_payment_method(&card, &ctx, data(), &SignalConfig::default());
     assert_eq!(features.kind, FeatureKind::PaymentMethod);
     assert!(features.card.present && features.card.prepaid && features.card.no_three_ds);
     assert_eq!(features.card.funding, Funding::Prepaid);
     assert_eq!(features.geo.card_country, "FR");
     assert!(!features.geo.card_matches_billing);
+    assert!(!features.bank.present);
     assert_eq!(features.geo.countries_disagreeing, 1);
     assert_eq!(
         (
@@ -324,6 +346,92 @@ fn a_prepaid_card_from_abroad_on_an_existing_customer() {
         features.email.normalized, "jane.doe@acme.de",
         "identity comes from the sign-up"
     );
+}
+
+fn bank_account() -> BankAccountFacts {
+    BankAccountFacts {
+        scheme: DebitScheme::SepaCore,
+        country: "NL".parse().unwrap(),
+        bank_code: Some("ABNANL2A".into()),
+        last4: "4300".into(),
+        fingerprint: "ba_fp_1".into(),
+        holder_name: Some("J. Smith".into()),
+        holder_type: Some(HolderType::Individual),
+        verification: BankVerification::Pending,
+        mandate: None,
+    }
+}
+
+#[test]
+fn an_unverified_personal_bank_account_abroad_without_a_mandate() {
+    let ctx = Context {
+        customer: Some(customer()),
+        links: LinkCounts {
+            bank_account_customers: 3,
+            ..LinkCounts::default()
+        },
+        ..Context::at(now())
+    };
+    let method = PaymentMethodFacts::BankAccount(bank_account());
+    let features = Features::for_payment_method(&method, &ctx, data(), &SignalConfig::default());
+    let bank = &features.bank;
+    assert!(bank.present && !bank.verified && !bank.verification_failed);
+    assert!(bank.no_mandate && bank.personal_account && bank.holder_mismatch);
+    assert_eq!(
+        (bank.scheme.as_str(), bank.verification.as_str()),
+        ("sepa_core", "pending")
+    );
+    assert_eq!(features.geo.bank_country, "NL");
+    assert!(!features.geo.bank_matches_billing);
+    assert_eq!(features.geo.countries_disagreeing, 1);
+    assert!(!features.card.present, "a bank account is not a card");
+    assert_eq!(features.links.max_shared, 3);
+}
+
+#[test]
+fn features_stored_before_bank_accounts_replay_with_neutral_values() {
+    let mut stored = serde_json::to_value(Features::for_signup(
+        &signup(),
+        &Context::at(now()),
+        data(),
+        &SignalConfig::default(),
+    ))
+    .unwrap();
+    let today = stored.clone();
+    let object = stored.as_object_mut().unwrap();
+    object.remove("bank");
+    object["geo"]
+        .as_object_mut()
+        .unwrap()
+        .remove("bank_country");
+    object["links"]
+        .as_object_mut()
+        .unwrap()
+        .remove("bank_account_customers");
+    Features::upgrade_stored(&mut stored);
+    assert_eq!(
+        stored, today,
+        "missing parts come back neutral, the rest untouched"
+    );
+}
+
+#[test]
+fn stored_payment_methods_read_back_with_or_without_a_type() {
+    let method = PaymentMethodFacts::BankAccount(bank_account());
+    let json = serde_json::to_value(&method).unwrap();
+    assert_eq!(json["type"], "bank_account");
+    assert_eq!(
+        serde_json::from_value::<PaymentMethodFacts>(json).unwrap(),
+        method
+    );
+    // Cards stored before bank accounts existed have no `type`.
+    let legacy = serde_json::to_value(card_facts("424201")).unwrap();
+    assert_eq!(
+        serde_json::from_value::<PaymentMethodFacts>(legacy).unwrap(),
+        card("424201")
+    );
+    let unknown = serde_json::json!({"type": "crypto_wallet"});
+    assert!(serde_json::from_value::<PaymentMethodFacts>(unknown).is_err());
 }
 
 #[test]

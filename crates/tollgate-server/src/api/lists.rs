@@ -21,6 +21,8 @@ tollgate_core::str_enum!(
         Domain = "domain",
         /// The PSP's card fingerprint.
         Card = "card",
+        /// The PSP's bank-account fingerprint.
+        BankAccount = "bank_account",
         Bin = "bin",
         /// An address or a CIDR range.
         Ip = "ip",
@@ -89,7 +91,9 @@ fn canonical(kind: ListKind, value: &str) -> Result<String, validate::FieldError
     match kind {
         ListKind::Email => validate::email("value", value).map(|v| v.to_ascii_lowercase()),
         ListKind::Domain => validate::domain_name("value", value),
-        ListKind::Card | ListKind::Device => validate::text("value", value, 200),
+        ListKind::Card | ListKind::BankAccount | ListKind::Device => {
+            validate::text("value", value, 200)
+        }
         ListKind::Bin => (matches!(value.len(), 6..=8)
             && value.bytes().all(|b| b.is_ascii_digit()))
         .then(|| value.to_owned())

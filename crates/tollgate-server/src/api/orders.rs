@@ -9,14 +9,19 @@ use tollgate_core::{
     CustomerId, Money, OrderId, PaymentMethodId,
     customers::Customer,
     decisions::{DecisionKind, DecisionTerms},
-    signals::{CardFacts, Context, Features, OrderFacts, SignalConfig, velocity::VelocityCounts},
+    signals::{
+        Context, Features, OrderFacts, PaymentMethodFacts, SignalConfig, velocity::VelocityCounts,
+    },
     validate,
 };
 use tollgate_store::{ScreenedRow, StoreError, Tx, WindowCounts};
 use utoipa::ToSchema;
 
 use super::{
-    Checks, decisions::DecisionOut, payment_methods::status_of, signups::refuse_card_numbers,
+    Checks,
+    decisions::DecisionOut,
+    payment_methods::{self, status_of},
+    signups::refuse_account_numbers,
 };
 use crate::{
     ctx::{Ctx, WriteFacts},
@@ -107,8 +112,8 @@ async fn decide_order(
         }
         Err(other) => return Err(other.into()),
     };
-    let card: CardFacts = serde_json::from_str(&payment_method.facts)
-        .map_err(|e| ApiError::Internal(format!("stored card: {e}")))?;
+    let method: PaymentMethodFacts = serde_json::from_str(&payment_method.facts)
+        .map_err(|e| ApiError::Internal(format!("stored payment method: {e}")))?;
 
     let key = customer.id.to_string();
     let per_currency = format!("order_customer_{}", total.currency);
@@ -132,15 +137,14 @@ async fn decide_order(
         order_value_customer_24h: Money::from_minor(per_customer.amount_24h, total.currency).amount,
         ..VelocityCounts::default()
     };
-    let candidates = [
-        ("card", card.fingerprint.clone()),
-        ("bin", card.bin.to_string()),
-    ];
+    // Customers who attached the same card or account after this one did show up here.
+    let (link_keys, candidates) = payment_methods::keys(&method);
+    context.links = decide::links(tx, tenant, &link_keys, Some(customer.id)).await?;
     context.lists = decide::list_matches(tx, tenant, &candidates, now).await?;
 
     let features = Features::for_order(
         order,
-        Some(&card),
+        Some(&method),
         &context,
         ctx.state.reference_data()?,
         &SignalConfig::default(),
@@ -178,7 +182,7 @@ fn no_such_customer(error: StoreError) -> ApiError {
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
     responses((status = 201, body = OrderOut), (status = 422, body = crate::error::Problem)))]
 pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> ApiResult<Response> {
-    refuse_card_numbers(&body, &[])?;
+    refuse_account_numbers(&body, &[])?;
     let order: OrderFacts = from_value(body)?;
     let total = check(&order)?;
     let total_minor = total.to_minor().map_err(|e| ApiError::field("items", e))?;

@@ -1,18 +1,23 @@
-//! `POST /v1/customers/{id}/payment_methods`: a card is attached and screened.
+//! `POST /v1/customers/{id}/payment_methods`: a card or a bank account is attached and
+//! screened.
 
 use axum::{http::StatusCode, response::Response};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use tollgate_core::{
     CustomerId, PaymentMethodId,
     decisions::{DecisionKind, DecisionTerms, Verdict},
-    signals::{CardFacts, Context, Features, SignalConfig, velocity::VelocityCounts},
+    signals::{
+        BankAccountFacts, CardFacts, Context, DebitScheme, Features, PaymentMethodFacts,
+        PaymentMethodKind, SignalConfig, velocity::VelocityCounts,
+    },
     validate,
 };
 use tollgate_store::ScreenedRow;
 use utoipa::ToSchema;
 
-use super::{Checks, Id, decisions::DecisionOut, signups::refuse_card_numbers};
+use super::{Checks, Id, decisions::DecisionOut, signups::refuse_account_numbers};
 use crate::{
     ctx::{Ctx, WriteFacts},
     decide::{self, Recorded},
@@ -24,9 +29,16 @@ use crate::{
 pub struct PaymentMethodOut {
     pub id: PaymentMethodId,
     pub customer_id: CustomerId,
+    #[serde(rename = "type")]
+    pub kind: PaymentMethodKind,
     /// `active` when allowed, `held` for review, `declined`.
     pub status: String,
-    pub card: CardFacts,
+    /// For a card.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardFacts>,
+    /// For a bank account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bank_account: Option<BankAccountFacts>,
     pub decision: DecisionOut,
 }
 
@@ -38,11 +50,24 @@ pub(crate) fn status_of(verdict: Verdict) -> &'static str {
     }
 }
 
-fn check(card: &CardFacts) -> ApiResult<()> {
-    let mut c = Checks::default();
-    if card.last4.len() != 4 || !card.last4.bytes().all(|b| b.is_ascii_digit()) {
-        c.fail("last4", "must be exactly 4 digits");
+/// The PSP reports the last four characters; an IBAN can end in letters (Malta's do).
+fn check_last4(c: &mut Checks, last4: &str, allow_letters: bool) {
+    let fits = |b: u8| b.is_ascii_digit() || (allow_letters && b.is_ascii_alphabetic());
+    if last4.len() != 4 || !last4.bytes().all(fits) {
+        c.fail(
+            "last4",
+            if allow_letters {
+                "must be exactly 4 letters or digits"
+            } else {
+                "must be exactly 4 digits"
+            },
+        );
     }
+}
+
+fn check_card(card: &CardFacts) -> ApiResult<()> {
+    let mut c = Checks::default();
+    check_last4(&mut c, &card.last4, false);
     c.take(validate::text("fingerprint", &card.fingerprint, 128));
     if !(1..=12).contains(&card.exp_month) {
         c.fail("exp_month", "must be 1 to 12");
@@ -53,8 +78,103 @@ fn check(card: &CardFacts) -> ApiResult<()> {
     c.finish()
 }
 
-/// Attach a card to a customer and screen it.
-#[utoipa::path(post, path = "/v1/customers/{id}/payment_methods", tag = "decisions", request_body = CardFacts,
+/// Where each national scheme's accounts are held. SEPA reaches three dozen countries and
+/// territories, so its country is not checked here.
+fn scheme_country(scheme: DebitScheme) -> Option<&'static str> {
+    match scheme {
+        DebitScheme::SepaCore | DebitScheme::SepaB2b => None,
+        DebitScheme::Ach => Some("US"),
+        DebitScheme::Bacs => Some("GB"),
+        DebitScheme::Becs => Some("AU"),
+        DebitScheme::Pad => Some("CA"),
+    }
+}
+
+fn check_bank_account(account: &BankAccountFacts, now: DateTime<Utc>) -> ApiResult<()> {
+    let mut c = Checks::default();
+    check_last4(&mut c, &account.last4, true);
+    c.take(validate::text("fingerprint", &account.fingerprint, 128));
+    if let Some(expected) = scheme_country(account.scheme)
+        && account.country.as_str() != expected
+    {
+        c.fail(
+            "country",
+            format_args!("`{}` debits draw on accounts in {expected}", account.scheme),
+        );
+    }
+    if let Some(code) = &account.bank_code {
+        let fits = (3..=20).contains(&code.len())
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b' ');
+        if !fits {
+            c.fail(
+                "bank_code",
+                "must be a BIC, routing number, sort code or BSB (3 to 20 letters, digits, dashes)",
+            );
+        }
+    }
+    if let Some(holder) = &account.holder_name {
+        c.take(validate::text("holder_name", holder, 200));
+    }
+    if let Some(mandate) = &account.mandate {
+        c.take(validate::text("mandate.reference", &mandate.reference, 140));
+        if mandate.accepted_at > now + chrono::Duration::minutes(5) {
+            c.fail("mandate.accepted_at", "must not be in the future");
+        }
+    }
+    c.finish()
+}
+
+/// The body as a card (no `type`, or `"type": "card"`) or a bank account, validated.
+fn parse(body: Value, now: DateTime<Utc>) -> ApiResult<PaymentMethodFacts> {
+    let Value::Object(mut fields) = body else {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    };
+    let kind = PaymentMethodKind::take_from(&mut fields).map_err(|e| ApiError::field("type", e))?;
+    let body = Value::Object(fields);
+    Ok(match kind {
+        PaymentMethodKind::Card => {
+            let card = from_value(body)?;
+            check_card(&card)?;
+            PaymentMethodFacts::Card(card)
+        }
+        PaymentMethodKind::BankAccount => {
+            let account = from_value(body)?;
+            check_bank_account(&account, now)?;
+            PaymentMethodFacts::BankAccount(account)
+        }
+    })
+}
+
+/// Values of a kind (`card`, `bank_account`, `country`…), as links and lists key them.
+pub(crate) type Keys = Vec<(&'static str, String)>;
+
+/// What links customers sharing the instrument, and what the lists may name.
+pub(crate) fn keys(method: &PaymentMethodFacts) -> (Keys, Keys) {
+    match method {
+        PaymentMethodFacts::Card(card) => {
+            let mut candidates = vec![
+                ("card", card.fingerprint.clone()),
+                ("bin", card.bin.to_string()),
+            ];
+            if let Some(country) = card.country {
+                candidates.push(("country", country.to_string()));
+            }
+            (vec![("card", card.fingerprint.clone())], candidates)
+        }
+        PaymentMethodFacts::BankAccount(account) => (
+            vec![("bank_account", account.fingerprint.clone())],
+            vec![
+                ("bank_account", account.fingerprint.clone()),
+                ("country", account.country.to_string()),
+            ],
+        ),
+    }
+}
+
+/// Attach a card or a bank account to a customer and screen it. A body without `type` is a card.
+#[utoipa::path(post, path = "/v1/customers/{id}/payment_methods", tag = "decisions", request_body = PaymentMethodFacts,
     params(("id" = String, Path, description = "`cus_…`"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
     responses((status = 201, body = PaymentMethodOut), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create(
@@ -62,16 +182,15 @@ pub async fn create(
     Id(customer_id): Id<CustomerId>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    refuse_card_numbers(&body, &[])?;
-    let card: CardFacts = from_value(body)?;
-    check(&card)?;
+    refuse_account_numbers(&body, &[])?;
+    let now = ctx.now();
+    let method = parse(body, now)?;
     let data = ctx.state.reference_data()?;
     let tenant = ctx.tenant();
-    let now = ctx.now();
     let mut tx = ctx.begin().await?;
     let customer = tx.customer_for_update(tenant, customer_id).await?;
     let id = PaymentMethodId::generate();
-    let link_keys = [("card", card.fingerprint.clone())];
+    let (link_keys, candidates) = keys(&method);
 
     let mut context = Context::at(now);
     context.customer = Some(decide::customer_state(&mut tx, tenant, &customer).await?);
@@ -89,17 +208,10 @@ pub async fn create(
         payment_methods_customer_7d: per_customer.last_7d,
         ..VelocityCounts::default()
     };
-    let mut candidates = vec![
-        ("card", card.fingerprint.clone()),
-        ("bin", card.bin.to_string()),
-    ];
-    if let Some(country) = card.country {
-        candidates.push(("country", country.to_string()));
-    }
     context.lists = decide::list_matches(&mut tx, tenant, &candidates, now).await?;
 
     let features = serde_json::to_value(Features::for_payment_method(
-        &card,
+        &method,
         &context,
         data,
         &SignalConfig::default(),
@@ -107,7 +219,7 @@ pub async fn create(
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let policies = ctx.state.policies().live(&mut tx, tenant).await?;
     let (evaluation, shadows) = policies.evaluate(DecisionKind::PaymentMethod, &features);
-    let facts = serde_json::to_value(&card).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let facts = serde_json::to_value(&method).map_err(|e| ApiError::Internal(e.to_string()))?;
     let recorded = Recorded::new(
         evaluation,
         shadows,
@@ -141,14 +253,22 @@ pub async fn create(
     let created = ctx.audit_entry(
         "payment_method.created",
         id,
-        serde_json::json!({ "customer_id": customer_id, "status": status, "bin": card.bin, "last4": card.last4 }),
+        serde_json::json!({
+            "customer_id": customer_id,
+            "status": status,
+            "type": method.kind(),
+            "bin": method.card().map(|card| &card.bin),
+            "last4": method.last4(),
+        }),
     )?;
     let decided = recorded.store(&mut tx, tenant, &id.to_string()).await?;
     let out = PaymentMethodOut {
         id,
         customer_id,
+        kind: method.kind(),
         status: status.to_owned(),
-        card,
+        card: method.card().cloned(),
+        bank_account: method.bank_account().cloned(),
         decision: DecisionOut::from(&recorded),
     };
     ctx.commit_audited(tx, vec![created, decided], StatusCode::CREATED, &out)

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tollgate_core::{
     decisions::DecisionKind,
     rules::{Backtest, BacktestReport, CompiledPolicy, Policy, StoredDecision},
+    signals::Features,
 };
 use tollgate_store::PolicyRow;
 use utoipa::ToSchema;
@@ -215,14 +216,16 @@ pub async fn backtest(
         let Some(last) = page.last() else { break };
         after = Some(last.id);
         for row in &page {
+            let mut features = serde_json::from_str(&row.features)
+                .map_err(|e| ApiError::Internal(format!("stored features: {e}")))?;
+            Features::upgrade_stored(&mut features);
             let stored = StoredDecision {
                 decision_id: row.id,
                 kind: row
                     .kind
                     .parse::<DecisionKind>()
                     .map_err(ApiError::Internal)?,
-                features: serde_json::from_str(&row.features)
-                    .map_err(|e| ApiError::Internal(format!("stored features: {e}")))?,
+                features,
                 verdict: row.verdict.parse().map_err(ApiError::Internal)?,
             };
             run.replay(&stored);

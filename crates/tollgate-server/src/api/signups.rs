@@ -7,8 +7,8 @@ use tollgate_core::{
     customers::{CustomerStatus, Terms, TrustTier},
     decisions::{DecisionKind, DecisionTerms, Verdict},
     signals::{
-        Context, Features, SignalConfig, SignupFacts, email, find_pan_like,
-        velocity::VelocityCounts,
+        AccountNumberKind, Context, Features, SignalConfig, SignupFacts, email,
+        find_account_number, velocity::VelocityCounts,
     },
     validate,
 };
@@ -23,14 +23,24 @@ use crate::{
 };
 
 /// Refuses anything that looks like a full card number before it can reach storage.
-pub(crate) fn refuse_card_numbers(body: &Value, exempt: &[&str]) -> ApiResult<()> {
-    match find_pan_like(body, exempt) {
-        Some(path) => Err(ApiError::field(
-            path,
-            "looks like a full card number; send only the BIN, last4 and the PSP's fingerprint",
-        )),
-        None => Ok(()),
-    }
+/// Refuses a body holding a full card or bank account number anywhere: Tollgate must never
+/// store one, not even in a field it would otherwise ignore.
+pub(crate) fn refuse_account_numbers(body: &Value, exempt: &[&str]) -> ApiResult<()> {
+    let Some(found) = find_account_number(body, exempt) else {
+        return Ok(());
+    };
+    let message = match found.kind {
+        AccountNumberKind::DigitRun => {
+            "looks like a full card or account number; send only the BIN or last4 and the PSP's fingerprint"
+        }
+        AccountNumberKind::Iban => {
+            "holds an IBAN; send only its last4, the country and the PSP's fingerprint"
+        }
+        AccountNumberKind::Field => {
+            "full account numbers are never accepted; send only the last4 and the PSP's fingerprint"
+        }
+    };
+    Err(ApiError::field(found.path, message))
 }
 
 fn check(facts: &SignupFacts) -> ApiResult<()> {
@@ -157,7 +167,7 @@ pub(crate) fn customer_status(verdict: Verdict) -> CustomerStatus {
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
     responses((status = 201, body = DecisionOut), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> ApiResult<Response> {
-    refuse_card_numbers(&body, &["contact.phone"])?;
+    refuse_account_numbers(&body, &["contact.phone"])?;
     let facts: SignupFacts = from_value(body)?;
     check(&facts)?;
     let tenant = ctx.tenant();

@@ -47,8 +47,7 @@ pub async fn page(
     for decision in &decisions.data {
         let Json(detail) = decisions::get(read()?, Id(decision.decision.id)).await?;
         let relation = match detail.decision.kind.as_str() {
-            "payment_method" => "same card",
-            "order" => "same card or order",
+            "payment_method" | "order" => "same card or bank account",
             _ => "same device, network or contact",
         };
         let ids = detail.features["links"]["linked_customer_ids"]
@@ -189,7 +188,7 @@ pub async fn page(
             "account": data(account)?,
             "dunning": data(dunning_state)?,
             "audit": trail,
-            "list_kinds": ["email", "domain", "phone", "device", "ip", "card"],
+            "list_kinds": ["email", "domain", "phone", "device", "ip", "card", "bank_account"],
         }),
     )
 }

@@ -612,6 +612,94 @@ const ROUTES: &[Route] = &[
             ]
         },
     },
+    // The same route with a bank account: its own fields, and the account-number guard.
+    Route {
+        method: Method::POST,
+        path: "/v1/customers/{id}/payment_methods",
+        target: Some(Target::Customer),
+        valid: Some(|_| {
+            json!({"type": "bank_account", "scheme": "sepa_core", "country": "DE",
+                   "bank_code": "COBADEFFXXX", "last4": "3000", "fingerprint": "ba-bad-input",
+                   "holder_name": "Bad Input GmbH", "holder_type": "company",
+                   "verification": "verified",
+                   "mandate": {"reference": "MNDT-1", "accepted_at": "2026-10-01T00:00:00Z"}})
+        }),
+        flaws: |valid| {
+            let mandate = |field: &str, value: Value| {
+                let mut mandate = valid["mandate"].clone();
+                mandate[field] = value;
+                with(valid, "mandate", mandate)
+            };
+            vec![
+                invalid("unknown type", with(valid, "type", json!("wallet")), "type"),
+                invalid(
+                    "type that is no string",
+                    with(valid, "type", json!(1)),
+                    "type",
+                ),
+                invalid(
+                    "unknown scheme",
+                    with(valid, "scheme", json!("swift")),
+                    "scheme",
+                ),
+                invalid(
+                    "Bacs debit on a German account",
+                    with(valid, "scheme", json!("bacs")),
+                    "country",
+                ),
+                invalid(
+                    "country that is none",
+                    with(valid, "country", json!("XX")),
+                    "country",
+                ),
+                invalid(
+                    "last4 of three",
+                    with(valid, "last4", json!("300")),
+                    "last4",
+                ),
+                invalid(
+                    "bank code with a slash",
+                    with(valid, "bank_code", json!("12/34")),
+                    "bank_code",
+                ),
+                invalid(
+                    "verification missing",
+                    without(valid, "verification"),
+                    "verification",
+                ),
+                invalid(
+                    "mandate signed tomorrow",
+                    mandate("accepted_at", json!("2099-01-01T00:00:00Z")),
+                    "mandate.accepted_at",
+                ),
+                invalid(
+                    "mandate without reference",
+                    mandate("reference", json!("")),
+                    "mandate.reference",
+                ),
+                invalid(
+                    "an IBAN in the holder's name",
+                    with(
+                        valid,
+                        "holder_name",
+                        json!("Bad Input GmbH DE89 3704 0044 0532 0130 00"),
+                    ),
+                    "holder_name",
+                ),
+                invalid(
+                    "an iban field",
+                    with(valid, "iban", json!("****3000")),
+                    "iban",
+                ),
+                invalid(
+                    "an account number",
+                    with(valid, "account_number", json!("0532013000")),
+                    "account_number",
+                ),
+                invalid("a card field", with(valid, "bin", json!("411111")), "bin"),
+            ]
+        },
+    },
     Route {
         method: Method::POST,
         path: "/v1/orders",

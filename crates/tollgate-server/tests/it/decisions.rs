@@ -36,7 +36,7 @@ pub fn card(fingerprint: &str, bin: &str) -> Value {
     })
 }
 
-fn codes(decision: &Value) -> Vec<String> {
+pub fn codes(decision: &Value) -> Vec<String> {
     decision["reasons"]
         .as_array()
         .unwrap()
@@ -45,13 +45,13 @@ fn codes(decision: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn signup(app: &TestApp, body: Value) -> Value {
+pub async fn signup(app: &TestApp, body: Value) -> Value {
     let (status, decision) = app.post("/v1/signups", app.a.key(Role::Ingest), body).await;
     assert_eq!(status, StatusCode::CREATED, "{decision}");
     decision
 }
 
-async fn attach(app: &TestApp, customer: &str, card: Value) -> Value {
+pub async fn attach(app: &TestApp, customer: &str, card: Value) -> Value {
     let (status, pm) = app
         .post(
             &format!("/v1/customers/{customer}/payment_methods"),

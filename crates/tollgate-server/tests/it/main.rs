@@ -5,6 +5,7 @@ mod harness;
 
 mod activity;
 mod bad_input;
+mod bank_accounts;
 mod cases;
 mod collections;
 mod console;
