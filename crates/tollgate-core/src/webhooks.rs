@@ -9,6 +9,14 @@ str_enum!(
         /// A sign-up, payment method or order was decided; `data` is the decision.
         #[serde(rename = "decision.created")]
         DecisionCreated = "decision.created",
+        /// A held payment method was released or declined by review; `data` is the payment
+        /// method.
+        #[serde(rename = "payment_method.updated")]
+        PaymentMethodUpdated = "payment_method.updated",
+        /// A held order was released or declined, by review or because the customer's first
+        /// payment cleared; `data` is the order. Provision on `active`.
+        #[serde(rename = "order.updated")]
+        OrderUpdated = "order.updated",
         /// A spend-watch, activity or operations alert was raised; `data` is the alert.
         #[serde(rename = "alert.created")]
         AlertCreated = "alert.created",

@@ -36,17 +36,6 @@ pub struct DecisionFilter {
     pub verdict: Option<String>,
 }
 
-/// A payment method or order: its facts, its status after screening and the deciding decision.
-#[derive(Debug, Clone)]
-pub struct ScreenedRow {
-    pub id: String,
-    pub customer_id: CustomerId,
-    pub facts: String,
-    pub status: String,
-    pub decision_id: DecisionId,
-    pub created_at: DateTime<Utc>,
-}
-
 /// Counts of one velocity key over the sliding windows the signals use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WindowCounts {
@@ -197,66 +186,6 @@ impl Tx {
             .fetch_all(self.conn())
             .await?;
         rows.iter().map(decision).collect()
-    }
-
-    /// Stores a payment method with the status its screening gave it.
-    pub async fn insert_payment_method(
-        &mut self,
-        tenant: TenantId,
-        pm: &ScreenedRow,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO payment_methods (tenant_id, id, customer_id, facts, status, decision_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(tenant.to_string())
-        .bind(&pm.id)
-        .bind(pm.customer_id.to_string())
-        .bind(&pm.facts)
-        .bind(&pm.status)
-        .bind(pm.decision_id.to_string())
-        .bind(micros(pm.created_at))
-        .execute(self.conn())
-        .await?;
-        Ok(())
-    }
-
-    pub async fn payment_method(&mut self, tenant: TenantId, id: &str) -> Result<ScreenedRow> {
-        let row = self.row_by_id("SELECT id, customer_id, facts, status, decision_id, created_at FROM payment_methods \
-             WHERE tenant_id = $1 AND id = $2".to_owned(), tenant, id).await?;
-        screened(&row)
-    }
-
-    pub async fn insert_order(
-        &mut self,
-        tenant: TenantId,
-        order: &ScreenedRow,
-        payment_method_id: &str,
-        total_minor: i64,
-        currency: &str,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO orders (tenant_id, id, customer_id, payment_method_id, facts, total_minor, currency, \
-             status, decision_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(tenant.to_string())
-        .bind(&order.id)
-        .bind(order.customer_id.to_string())
-        .bind(payment_method_id)
-        .bind(&order.facts)
-        .bind(total_minor)
-        .bind(currency)
-        .bind(&order.status)
-        .bind(order.decision_id.to_string())
-        .bind(micros(order.created_at))
-        .execute(self.conn())
-        .await?;
-        Ok(())
-    }
-
-    pub async fn order(&mut self, tenant: TenantId, id: &str) -> Result<ScreenedRow> {
-        let row = self.row_by_id("SELECT id, customer_id, facts, status, decision_id, created_at FROM orders WHERE tenant_id = $1 AND id = $2".to_owned(), tenant, id).await?;
-        screened(&row)
     }
 
     /// Remembers that `customer` used each `(kind, value)`, in one statement.
@@ -435,15 +364,4 @@ impl Tx {
         }
         Ok(counts)
     }
-}
-
-fn screened(row: &sqlx::any::AnyRow) -> Result<ScreenedRow> {
-    Ok(ScreenedRow {
-        id: row.text("id")?,
-        customer_id: row.parsed("customer_id")?,
-        facts: row.text("facts")?,
-        status: row.text("status")?,
-        decision_id: row.parsed("decision_id")?,
-        created_at: row.at("created_at")?,
-    })
 }

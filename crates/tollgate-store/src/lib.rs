@@ -18,6 +18,7 @@ pub mod page;
 mod policies;
 mod prepaid;
 mod row;
+mod screened;
 mod sql;
 mod subscriptions;
 mod tenants;
@@ -42,7 +43,7 @@ pub use audit::AuditFilter;
 pub use cases::{CaseFilter, NoticeFilter, PlaybookRow, QuarantinedEvent};
 pub use collections::{InvoiceFilter, InvoiceRow, InvoiceStatus};
 pub use customers::{CustomerFilter, CustomerPatch, NewCustomer};
-pub use decisions::{DecisionFilter, DecisionRow, ScreenedRow, WindowCounts};
+pub use decisions::{DecisionFilter, DecisionRow, WindowCounts};
 #[cfg(feature = "testing")]
 pub use dunning::seed::SeedInvoice;
 pub use dunning::{
@@ -54,6 +55,7 @@ pub use keys::NewKey;
 pub use outbox::{ActionFilter, ActionRow, AttemptRow, FinishedAttempt, NewAction};
 pub use policies::{ListItem, ListItemFilter, PolicyRow};
 pub use prepaid::PrepaidEntryRow;
+pub use screened::{OrderRow, Review, Screened, ScreenedFilter, ScreenedRow, Settlement};
 pub use subscriptions::{NewSubscription, SubscriptionFilter};
 pub use usage::{
     AlertFilter, AlertRow, BudgetRow, HourlySpend, HourlyUsage, PeriodUsage, UsageRow,

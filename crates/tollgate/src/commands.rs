@@ -373,7 +373,7 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
             until_stopped(stopped.clone()),
         ))
     });
-    let deadlines = tokio::spawn(case_deadline_schedule(
+    let deadlines = tokio::spawn(minute_jobs_schedule(
         state.clone(),
         until_stopped(stopped.clone()),
     ));
@@ -393,8 +393,10 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Raises the `case_deadline` alerts of cases past their response deadline, every minute.
-async fn case_deadline_schedule(state: AppState, shutdown: impl Future<Output = ()>) {
+/// Every minute: raises the `case_deadline` alerts of cases past their response deadline, and
+/// decides again the orders held until a first payment that has cleared since.
+async fn minute_jobs_schedule(state: AppState, shutdown: impl Future<Output = ()>) {
+    use tollgate_server::jobs::{cases, held_orders};
     tokio::pin!(shutdown);
     let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -403,8 +405,13 @@ async fn case_deadline_schedule(state: AppState, shutdown: impl Future<Output = 
             () = &mut shutdown => return,
             _ = ticks.tick() => {}
         }
-        if let Err(error) = tollgate_server::jobs::cases::breaches(&state).await {
+        if let Err(error) = cases::breaches(&state).await {
             tracing::warn!(job = "case_deadlines", %error, "case deadline check failed");
+        }
+        match held_orders::decide_paid(&state, None).await {
+            Ok(0) => {}
+            Ok(moved) => tracing::info!(job = "held_orders", moved, "held orders decided again"),
+            Err(error) => tracing::warn!(job = "held_orders", %error, "held orders check failed"),
         }
     }
 }

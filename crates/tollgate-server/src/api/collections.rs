@@ -478,8 +478,19 @@ pub async fn create_payment(
     let payment = input.validate(PaymentId::generate()).map_err(invalid)?;
     let mut tx = ctx.begin().await?;
     record_payment(&ctx, &mut tx, &payment).await?;
+    let cleared = payment.status == PaymentStatus::Succeeded;
+    let customer = payment.customer_id;
     let out = payment_out(&mut tx, ctx.tenant(), payment).await?;
-    ctx.commit(tx, StatusCode::CREATED, &out).await
+    let response = ctx.commit(tx, StatusCode::CREATED, &out).await?;
+    // Orders held for this first payment go through now rather than at the next minute's
+    // run; the payment stands whatever happens here, and that run retries a failure.
+    if cleared
+        && let Err(error) =
+            crate::jobs::held_orders::decide_paid(&ctx.state, Some((ctx.tenant(), customer))).await
+    {
+        tracing::warn!(job = "held_orders", %error, "deciding held orders again failed");
+    }
+    Ok(response)
 }
 
 /// Stores a validated payment inside `tx` as `POST /v1/payments` does (shared with

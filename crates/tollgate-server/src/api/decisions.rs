@@ -2,8 +2,8 @@
 
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tollgate_core::{DecisionId, decisions::Decision};
-use tollgate_store::{DecisionFilter, DecisionRow};
+use tollgate_core::{DecisionId, TenantId, decisions::Decision};
+use tollgate_store::{DecisionFilter, DecisionRow, Tx};
 use utoipa::ToSchema;
 
 use super::{Id, ListOf, Paging, Q};
@@ -65,6 +65,23 @@ impl From<&Recorded> for DecisionOut {
             decision: recorded.decision.clone(),
         }
     }
+}
+
+impl TryFrom<&DecisionRow> for DecisionOut {
+    type Error = ApiError;
+
+    fn try_from(row: &DecisionRow) -> ApiResult<Self> {
+        let decision: Decision = parse(&row.decision, "decision")?;
+        Ok(Self {
+            summary: summary(&decision),
+            decision,
+        })
+    }
+}
+
+/// The stored decision `id`, as answered to callers.
+pub async fn stored(tx: &mut Tx, tenant: TenantId, id: DecisionId) -> ApiResult<DecisionOut> {
+    DecisionOut::try_from(&tx.decision(tenant, id).await?)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> ApiResult<T> {
@@ -133,13 +150,7 @@ pub async fn list(
     let data = page
         .data
         .iter()
-        .map(|row| {
-            let decision: Decision = parse(&row.decision, "decision")?;
-            Ok(DecisionOut {
-                summary: summary(&decision),
-                decision,
-            })
-        })
+        .map(DecisionOut::try_from)
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(ListOf {
         data,

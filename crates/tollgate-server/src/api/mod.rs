@@ -14,10 +14,11 @@ mod health;
 pub mod keys;
 pub(crate) mod lists;
 mod notices;
-mod orders;
+pub mod orders;
 mod payment_methods;
 mod playbooks;
 mod prepaid;
+mod review;
 pub(crate) mod rules;
 mod signups;
 pub(crate) mod subscriptions;
@@ -86,7 +87,12 @@ pub fn routes(state: AppState, metrics: PrometheusHandle) -> Router {
         .routes(routes!(keys::revoke))
         .routes(routes!(signups::create))
         .routes(routes!(payment_methods::create))
-        .routes(routes!(orders::create))
+        .routes(routes!(payment_methods::list))
+        .routes(routes!(payment_methods::get))
+        .routes(routes!(payment_methods::review))
+        .routes(routes!(orders::create, orders::list))
+        .routes(routes!(orders::get))
+        .routes(routes!(orders::review))
         .routes(routes!(decisions::list))
         .routes(routes!(decisions::get))
         .routes(routes!(rules::create, rules::list))

@@ -1,30 +1,36 @@
-//! `POST /v1/orders`: the customer buys; the order is allowed, held or declined before anything
-//! is provisioned.
+//! `/v1/orders`: the customer buys; the order is allowed, held or declined before anything is
+//! provisioned. A held order waits for an analyst's review, or for the customer's first payment
+//! to clear, when it is decided again.
 
-use axum::{http::StatusCode, response::Response};
+use axum::{Json, http::StatusCode, response::Response};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tollgate_core::{
-    CustomerId, Money, OrderId, PaymentMethodId,
+    CustomerId, Money, OrderId, PaymentMethodId, TenantId,
     customers::Customer,
     decisions::{DecisionKind, DecisionTerms},
     signals::{
         Context, Features, OrderFacts, PaymentMethodFacts, SignalConfig, velocity::VelocityCounts,
     },
     validate,
+    webhooks::EventType,
 };
-use tollgate_store::{ScreenedRow, StoreError, Tx, WindowCounts};
+use tollgate_store::{
+    OrderRow, Screened, ScreenedFilter, ScreenedRow, Settlement, StoreError, Tx, WindowCounts,
+};
 use utoipa::ToSchema;
 
 use super::{
-    Checks,
-    decisions::DecisionOut,
+    Checks, Id, ListOf, Paging, Q,
+    decisions::{self, DecisionOut},
     payment_methods::{self, status_of},
+    review::{self, ReviewIn, ReviewOut, ScreenedStatus},
     signups::refuse_account_numbers,
 };
 use crate::{
-    ctx::{Ctx, WriteFacts},
+    AppState,
+    ctx::{Ctx, Job, Operate, Read, WriteFacts},
     decide::{self, Recorded},
     error::{ApiError, ApiResult},
     json::{JsonBody, from_value},
@@ -40,7 +46,41 @@ pub struct OrderOut {
     /// `active` (allowed: provision it), `held` or `declined`.
     pub status: String,
     pub total: Money,
+    /// The decision that stands: the screening's, or a later one made when the customer's
+    /// first payment cleared.
     pub decision: DecisionOut,
+    /// Who released or declined it after it was held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewOut>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl OrderOut {
+    fn new(id: OrderId, row: OrderRow, total: Money, decision: DecisionOut) -> ApiResult<Self> {
+        Ok(Self {
+            id,
+            customer_id: row.screened.customer_id,
+            payment_method_id: row
+                .payment_method_id
+                .parse()
+                .map_err(|e| ApiError::Internal(format!("stored payment method id: {e}")))?,
+            status: row.screened.status,
+            total,
+            decision,
+            review: row.screened.review.map(ReviewOut::from),
+            created_at: row.screened.created_at,
+        })
+    }
+
+    /// A stored order with the decision that stands.
+    async fn stored(tx: &mut Tx, tenant: TenantId, row: OrderRow) -> ApiResult<Self> {
+        let internal = |e: &dyn std::fmt::Display| ApiError::Internal(format!("stored order: {e}"));
+        let id = row.screened.id.parse().map_err(|e| internal(&e))?;
+        let currency = row.currency.parse().map_err(|e| internal(&e))?;
+        let total = Money::from_minor(row.total_minor, currency);
+        let decision = decisions::stored(tx, tenant, row.screened.decision_id).await?;
+        Self::new(id, row, total, decision)
+    }
 }
 
 /// Validates the items and returns the order's total.
@@ -91,14 +131,14 @@ struct Decided {
 
 /// Decides on `order` by `customer` over what `tx` sees.
 async fn decide_order(
-    ctx: &Ctx<WriteFacts>,
+    state: &AppState,
+    tenant: TenantId,
     tx: &mut Tx,
     customer: Customer,
     order: &OrderFacts,
     total: Money,
     now: DateTime<Utc>,
 ) -> ApiResult<Decided> {
-    let tenant = ctx.tenant();
     let payment_method = match tx
         .payment_method(tenant, &order.payment_method_id.to_string())
         .await
@@ -146,12 +186,12 @@ async fn decide_order(
         order,
         Some(&method),
         &context,
-        ctx.state.reference_data()?,
+        state.reference_data()?,
         &SignalConfig::default(),
     )
     .map_err(|e| ApiError::field("items", e))?;
     let features = serde_json::to_value(features).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let policies = ctx.state.policies().live(tx, tenant).await?;
+    let policies = state.policies().live(tx, tenant).await?;
     let (evaluation, shadows) = policies.evaluate(DecisionKind::Order, &features);
     let facts = serde_json::to_value(order).map_err(|e| ApiError::Internal(e.to_string()))?;
     let recorded = Recorded::new(
@@ -198,7 +238,16 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
         .customer(tenant, order.customer_id)
         .await
         .map_err(no_such_customer)?;
-    let early = decide_order(&ctx, &mut snapshot, customer, &order, total, now).await?;
+    let early = decide_order(
+        &ctx.state,
+        tenant,
+        &mut snapshot,
+        customer,
+        &order,
+        total,
+        now,
+    )
+    .await?;
     drop(snapshot);
 
     let mut tx = ctx.begin().await?;
@@ -215,26 +264,26 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
     {
         early
     } else {
-        decide_order(&ctx, &mut tx, customer, &order, total, now).await?
+        decide_order(&ctx.state, tenant, &mut tx, customer, &order, total, now).await?
     };
 
     let id = OrderId::generate();
     let status = status_of(recorded.decision.verdict);
-    tx.insert_order(
-        tenant,
-        &ScreenedRow {
+    let row = OrderRow {
+        screened: ScreenedRow {
             id: id.to_string(),
             customer_id: customer.id,
             facts: recorded.facts.to_string(),
             status: status.to_owned(),
             decision_id: recorded.decision.id,
             created_at: now,
+            review: None,
         },
-        &order.payment_method_id.to_string(),
+        payment_method_id: order.payment_method_id.to_string(),
         total_minor,
-        total.currency.code(),
-    )
-    .await?;
+        currency: total.currency.code().to_owned(),
+    };
+    tx.insert_order(tenant, &row).await?;
     let per_currency = format!("order_customer_{}", total.currency);
     tx.record_velocity(
         tenant,
@@ -251,14 +300,148 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
         serde_json::json!({ "customer_id": customer.id, "status": status, "total": total }),
     )?;
     let decided = recorded.store(&mut tx, tenant, &id.to_string()).await?;
-    let out = OrderOut {
-        id,
-        customer_id: customer.id,
-        payment_method_id: order.payment_method_id,
-        status: status.to_owned(),
-        total,
-        decision: DecisionOut::from(&recorded),
-    };
+    let out = OrderOut::new(id, row, total, DecisionOut::from(&recorded))?;
     ctx.commit_audited(tx, vec![created, decided], StatusCode::CREATED, &out)
         .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrderQuery {
+    pub customer_id: Option<CustomerId>,
+    /// `active`, `held` (the review queue) or `declined`.
+    pub status: Option<ScreenedStatus>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// List orders, oldest first; `status=held` is the review queue.
+#[utoipa::path(get, path = "/v1/orders", tag = "decisions", params(OrderQuery),
+    responses((status = 200, body = ListOf<OrderOut>), (status = 422, body = crate::error::Problem)))]
+pub async fn list(ctx: Ctx<Read>, Q(query): Q<OrderQuery>) -> ApiResult<Json<ListOf<OrderOut>>> {
+    let page = Paging {
+        cursor: query.cursor,
+        limit: query.limit,
+    }
+    .request()?;
+    let filter = ScreenedFilter {
+        customer_id: query.customer_id,
+        status: query.status.map(|s| s.as_str().to_owned()),
+    };
+    let tenant = ctx.tenant();
+    let mut tx = ctx.read().await?;
+    let page = tx.list_orders(tenant, &filter, &page).await?;
+    let mut data = Vec::with_capacity(page.data.len());
+    for row in page.data {
+        data.push(OrderOut::stored(&mut tx, tenant, row).await?);
+    }
+    Ok(Json(ListOf {
+        data,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One order with the decision that stands and its review.
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "decisions",
+    params(("id" = String, Path, description = "`ord_…`")),
+    responses((status = 200, body = OrderOut), (status = 404, body = crate::error::Problem)))]
+pub async fn get(ctx: Ctx<Read>, Id(id): Id<OrderId>) -> ApiResult<Json<OrderOut>> {
+    let tenant = ctx.tenant();
+    let mut tx = ctx.read().await?;
+    let row = tx.order(tenant, &id.to_string()).await?;
+    Ok(Json(OrderOut::stored(&mut tx, tenant, row).await?))
+}
+
+/// Tells webhooks where `id` stands now (`order.updated`) and returns it.
+async fn announce(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<OrderOut> {
+    let row = tx.order(tenant, id).await?;
+    let out = OrderOut::stored(tx, tenant, row).await?;
+    let data = serde_json::to_value(&out).map_err(|e| ApiError::Internal(e.to_string()))?;
+    crate::webhooks::publish(tx, tenant, EventType::OrderUpdated, data, now).await?;
+    Ok(out)
+}
+
+/// Release or decline a held order.
+#[utoipa::path(post, path = "/v1/orders/{id}/review", tag = "decisions", request_body = ReviewIn,
+    params(("id" = String, Path, description = "`ord_…`"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 200, body = OrderOut), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn review(
+    ctx: Ctx<Operate>,
+    Id(id): Id<OrderId>,
+    JsonBody(input): JsonBody<ReviewIn>,
+) -> ApiResult<Response> {
+    let tenant = ctx.tenant();
+    let id = id.to_string();
+    let mut tx = ctx.begin().await?;
+    let row = tx.order(tenant, &id).await?;
+    review::settle(&ctx, &mut tx, Screened::Order, &row.screened, input).await?;
+    let out = announce(&mut tx, tenant, &id, ctx.now()).await?;
+    ctx.commit(tx, StatusCode::OK, &out).await
+}
+
+/// Decides again on a held order whose customer's first payment has cleared since, under the
+/// policy live now, and moves the order to the new verdict. False when the order is no longer
+/// held (a review or another run came first).
+pub async fn decide_again(who: &Job, state: &AppState, id: &str) -> ApiResult<bool> {
+    let tenant = who.tenant;
+    let mut tx = state.store().begin().await?;
+    let row = tx.order(tenant, id).await?;
+    let customer = tx
+        .customer_for_update(tenant, row.screened.customer_id)
+        .await?;
+    // Re-read under the customer's lock: a review may have settled it meanwhile.
+    let row = tx.order(tenant, id).await?;
+    if row.screened.status != review::HELD {
+        return Ok(false);
+    }
+    let facts: OrderFacts = serde_json::from_str(&row.screened.facts)
+        .map_err(|e| ApiError::Internal(format!("stored order: {e}")))?;
+    let currency = row
+        .currency
+        .parse()
+        .map_err(|e| ApiError::Internal(format!("stored order currency: {e}")))?;
+    let total = Money::from_minor(row.total_minor, currency);
+    let Decided { recorded, .. } =
+        decide_order(state, tenant, &mut tx, customer, &facts, total, who.now).await?;
+    let status = status_of(recorded.decision.verdict);
+    recorded.save(&mut tx, tenant, id).await?;
+    let settled = tx
+        .settle_screened(
+            Screened::Order,
+            tenant,
+            id,
+            &Settlement {
+                from: review::HELD,
+                status,
+                decision_id: recorded.decision.id,
+                review: None,
+            },
+        )
+        .await?;
+    if !settled {
+        return Ok(false);
+    }
+    who.audit(
+        &mut tx,
+        "order.decided_again",
+        id,
+        serde_json::json!({
+            "customer_id": row.screened.customer_id,
+            "because": "first_payment_cleared",
+            "previous_decision_id": row.screened.decision_id,
+            "decision_id": recorded.decision.id,
+            "status": status,
+        }),
+    )
+    .await?;
+    announce(&mut tx, tenant, id, who.now).await?;
+    tx.commit().await?;
+    Ok(true)
 }

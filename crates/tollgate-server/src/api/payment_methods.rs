@@ -1,25 +1,31 @@
 //! `POST /v1/customers/{id}/payment_methods`: a card or a bank account is attached and
 //! screened.
 
-use axum::{http::StatusCode, response::Response};
+use axum::{Json, http::StatusCode, response::Response};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tollgate_core::{
-    CustomerId, PaymentMethodId,
+    CustomerId, PaymentMethodId, TenantId,
     decisions::{DecisionKind, DecisionTerms, Verdict},
     signals::{
         BankAccountFacts, CardFacts, Context, DebitScheme, Features, PaymentMethodFacts,
         PaymentMethodKind, SignalConfig, velocity::VelocityCounts,
     },
     validate,
+    webhooks::EventType,
 };
-use tollgate_store::ScreenedRow;
+use tollgate_store::{Screened, ScreenedFilter, ScreenedRow, Tx};
 use utoipa::ToSchema;
 
-use super::{Checks, Id, decisions::DecisionOut, signups::refuse_account_numbers};
+use super::{
+    Checks, Id, ListOf, Paging, Q,
+    decisions::{self, DecisionOut},
+    review::{self, ReviewIn, ReviewOut, ScreenedStatus},
+    signups::refuse_account_numbers,
+};
 use crate::{
-    ctx::{Ctx, WriteFacts},
+    ctx::{Ctx, Operate, Read, WriteFacts},
     decide::{self, Recorded},
     error::{ApiError, ApiResult},
     json::{JsonBody, from_value},
@@ -39,7 +45,45 @@ pub struct PaymentMethodOut {
     /// For a bank account.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bank_account: Option<BankAccountFacts>,
+    /// The decision that screened it.
     pub decision: DecisionOut,
+    /// Who released or declined it after it was held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewOut>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl PaymentMethodOut {
+    fn new(
+        id: PaymentMethodId,
+        row: ScreenedRow,
+        method: PaymentMethodFacts,
+        decision: DecisionOut,
+    ) -> Self {
+        Self {
+            id,
+            customer_id: row.customer_id,
+            kind: method.kind(),
+            status: row.status,
+            card: method.card().cloned(),
+            bank_account: method.bank_account().cloned(),
+            decision,
+            review: row.review.map(ReviewOut::from),
+            created_at: row.created_at,
+        }
+    }
+
+    /// A stored payment method with the decision that screened it.
+    async fn stored(tx: &mut Tx, tenant: TenantId, row: ScreenedRow) -> ApiResult<Self> {
+        let id = row
+            .id
+            .parse()
+            .map_err(|e| ApiError::Internal(format!("stored payment method id: {e}")))?;
+        let method = serde_json::from_str(&row.facts)
+            .map_err(|e| ApiError::Internal(format!("stored payment method: {e}")))?;
+        let decision = decisions::stored(tx, tenant, row.decision_id).await?;
+        Ok(Self::new(id, row, method, decision))
+    }
 }
 
 pub(crate) fn status_of(verdict: Verdict) -> &'static str {
@@ -230,18 +274,16 @@ pub async fn create(
         now,
     );
     let status = status_of(recorded.decision.verdict);
-    tx.insert_payment_method(
-        tenant,
-        &ScreenedRow {
-            id: id.to_string(),
-            customer_id,
-            facts: facts.to_string(),
-            status: status.to_owned(),
-            decision_id: recorded.decision.id,
-            created_at: now,
-        },
-    )
-    .await?;
+    let row = ScreenedRow {
+        id: id.to_string(),
+        customer_id,
+        facts: facts.to_string(),
+        status: status.to_owned(),
+        decision_id: recorded.decision.id,
+        created_at: now,
+        review: None,
+    };
+    tx.insert_payment_method(tenant, &row).await?;
     tx.add_link_keys(tenant, customer_id, &link_keys, now)
         .await?;
     tx.record_velocity(
@@ -262,15 +304,86 @@ pub async fn create(
         }),
     )?;
     let decided = recorded.store(&mut tx, tenant, &id.to_string()).await?;
-    let out = PaymentMethodOut {
-        id,
-        customer_id,
-        kind: method.kind(),
-        status: status.to_owned(),
-        card: method.card().cloned(),
-        bank_account: method.bank_account().cloned(),
-        decision: DecisionOut::from(&recorded),
-    };
+    let out = PaymentMethodOut::new(id, row, method, DecisionOut::from(&recorded));
     ctx.commit_audited(tx, vec![created, decided], StatusCode::CREATED, &out)
         .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PaymentMethodQuery {
+    pub customer_id: Option<CustomerId>,
+    /// `active`, `held` (the review queue) or `declined`.
+    pub status: Option<ScreenedStatus>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// List payment methods, oldest first; `status=held` is the review queue.
+#[utoipa::path(get, path = "/v1/payment_methods", tag = "decisions", params(PaymentMethodQuery),
+    responses((status = 200, body = ListOf<PaymentMethodOut>), (status = 422, body = crate::error::Problem)))]
+pub async fn list(
+    ctx: Ctx<Read>,
+    Q(query): Q<PaymentMethodQuery>,
+) -> ApiResult<Json<ListOf<PaymentMethodOut>>> {
+    let page = Paging {
+        cursor: query.cursor,
+        limit: query.limit,
+    }
+    .request()?;
+    let filter = ScreenedFilter {
+        customer_id: query.customer_id,
+        status: query.status.map(|s| s.as_str().to_owned()),
+    };
+    let tenant = ctx.tenant();
+    let mut tx = ctx.read().await?;
+    let page = tx.list_payment_methods(tenant, &filter, &page).await?;
+    let mut data = Vec::with_capacity(page.data.len());
+    for row in page.data {
+        data.push(PaymentMethodOut::stored(&mut tx, tenant, row).await?);
+    }
+    Ok(Json(ListOf {
+        data,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One payment method with the decision that screened it and its review.
+#[utoipa::path(get, path = "/v1/payment_methods/{id}", tag = "decisions",
+    params(("id" = String, Path, description = "`pm_…`")),
+    responses((status = 200, body = PaymentMethodOut), (status = 404, body = crate::error::Problem)))]
+pub async fn get(ctx: Ctx<Read>, Id(id): Id<PaymentMethodId>) -> ApiResult<Json<PaymentMethodOut>> {
+    let tenant = ctx.tenant();
+    let mut tx = ctx.read().await?;
+    let row = tx.payment_method(tenant, &id.to_string()).await?;
+    Ok(Json(PaymentMethodOut::stored(&mut tx, tenant, row).await?))
+}
+
+/// Release or decline a held payment method.
+#[utoipa::path(post, path = "/v1/payment_methods/{id}/review", tag = "decisions", request_body = ReviewIn,
+    params(("id" = String, Path, description = "`pm_…`"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 200, body = PaymentMethodOut), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn review(
+    ctx: Ctx<Operate>,
+    Id(id): Id<PaymentMethodId>,
+    JsonBody(input): JsonBody<ReviewIn>,
+) -> ApiResult<Response> {
+    let tenant = ctx.tenant();
+    let mut tx = ctx.begin().await?;
+    let row = tx.payment_method(tenant, &id.to_string()).await?;
+    review::settle(&ctx, &mut tx, Screened::PaymentMethod, &row, input).await?;
+    let row = tx.payment_method(tenant, &id.to_string()).await?;
+    let out = PaymentMethodOut::stored(&mut tx, tenant, row).await?;
+    let data = serde_json::to_value(&out).map_err(|e| ApiError::Internal(e.to_string()))?;
+    crate::webhooks::publish(
+        &mut tx,
+        tenant,
+        EventType::PaymentMethodUpdated,
+        data,
+        ctx.now(),
+    )
+    .await?;
+    ctx.commit(tx, StatusCode::OK, &out).await
 }

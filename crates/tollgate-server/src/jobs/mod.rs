@@ -3,4 +3,5 @@
 
 pub mod cases;
 pub mod dunning;
+pub mod held_orders;
 pub mod vendor_events;

@@ -16,6 +16,8 @@ struct Fixture {
     subscription: String,
     key: String,
     payment_method: String,
+    /// An order on `payment_method`, held until the first payment.
+    order: String,
     list_item: String,
     /// A policy version number.
     policy: String,
@@ -52,6 +54,8 @@ enum Target {
     Webhook,
     Case,
     Playbook,
+    PaymentMethod,
+    Order,
 }
 
 impl Fixture {
@@ -70,6 +74,8 @@ impl Fixture {
             Target::Payment => &self.payment,
             Target::Case => &self.case,
             Target::Playbook => &self.playbook,
+            Target::PaymentMethod => &self.payment_method,
+            Target::Order => &self.order,
         }
     }
 }
@@ -102,6 +108,27 @@ enum Body {
     Json(Value),
     /// Bytes sent as they are, with this content type (or none).
     Raw(Option<&'static str>, Vec<u8>),
+}
+
+fn review_flaws(valid: &Value) -> Vec<Flaw> {
+    vec![
+        invalid(
+            "unknown outcome",
+            with(valid, "outcome", json!("approve")),
+            "outcome",
+        ),
+        invalid("outcome missing", without(valid, "outcome"), "outcome"),
+        invalid(
+            "note of 501 characters",
+            with(valid, "note", json!("n".repeat(501))),
+            "note",
+        ),
+        invalid(
+            "note that is no string",
+            with(valid, "note", json!(5)),
+            "note",
+        ),
+    ]
 }
 
 fn invalid(what: &'static str, body: Value, field: &'static str) -> Flaw {
@@ -699,6 +726,20 @@ const ROUTES: &[Route] = &[
                 invalid("a card field", with(valid, "bin", json!("411111")), "bin"),
             ]
         },
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/payment_methods/{id}/review",
+        target: Some(Target::PaymentMethod),
+        valid: Some(|_| json!({"outcome": "release", "note": "checked"})),
+        flaws: review_flaws,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/orders/{id}/review",
+        target: Some(Target::Order),
+        valid: Some(|_| json!({"outcome": "release", "note": "checked"})),
+        flaws: review_flaws,
     },
     Route {
         method: Method::POST,
@@ -1780,6 +1821,8 @@ fn bad_ids(target: Target) -> Vec<String> {
         Target::Payment => tollgate_core::PaymentId::generate().to_string(),
         Target::Case => tollgate_core::CaseId::generate().to_string(),
         Target::Playbook => "999999".to_owned(),
+        Target::PaymentMethod => tollgate_core::PaymentMethodId::generate().to_string(),
+        Target::Order => tollgate_core::OrderId::generate().to_string(),
     };
     vec![
         "nope".into(),
@@ -1805,6 +1848,13 @@ async fn fixture(app: &TestApp) -> Fixture {
         json!({"bin": "411111", "last4": "4242", "fingerprint": "fp-fixture",
                "exp_month": 12, "exp_year": 2029, "country": "DE",
                    "cvc_check": "pass", "avs_check": "pass", "three_ds": "authenticated"}),
+    )
+    .await;
+    let order = created(
+        "/v1/orders".into(),
+        json!({"customer_id": customer, "payment_method_id": card["id"],
+               "items": [{"sku": "M365-BP", "product_kind": "m365", "quantity": 1,
+                          "unit_price": {"amount": "12.50", "currency": "EUR"}}]}),
     )
     .await;
     let item = created(
@@ -1878,6 +1928,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         customer,
         subscription,
         key: text(&key["id"]),
+        order: text(&order["id"]),
         payment_method: text(&card["id"]),
         list_item: text(&item["id"]),
         policy: published["version"].to_string(),

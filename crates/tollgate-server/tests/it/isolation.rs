@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tollgate_core::{
     ActionId, AlertId, BudgetId, CaseId, CustomerId, DecisionId, InvoiceId, KeyId, ListItemId,
-    NoticeId, PaymentId, SubscriptionId, VerificationId, WebhookId,
+    NoticeId, OrderId, PaymentId, PaymentMethodId, SubscriptionId, VerificationId, WebhookId,
     tenancy::{Permission, Role},
 };
 
@@ -54,6 +54,8 @@ enum Kind {
     Case,
     /// A playbook version: a number per tenant, like a policy version.
     Playbook,
+    PaymentMethod,
+    Order,
 }
 
 struct Route {
@@ -66,6 +68,8 @@ struct Route {
 }
 
 const STATUS_CHANGE: Option<&str> = Some(r#"{"reason": "probe"}"#);
+
+const REVIEW: Option<&str> = Some(r#"{"outcome": "decline", "note": "probe"}"#);
 
 const PREPAID: Option<&str> = Some(r#"{"amount": "1.00", "currency": "EUR"}"#);
 
@@ -207,6 +211,48 @@ const ROUTES: &[Route] = &[
                            "unit_price": {"amount": "12.50", "currency": "EUR"}}]}"#,
             "customer_id",
         ),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/payment_methods",
+        permission: Permission::Read,
+        probe: Probe::Filters(&[
+            "customer_id={customer}",
+            "customer_id={customer}&status=active",
+        ]),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/payment_methods/{id}",
+        permission: Permission::Read,
+        probe: Probe::Object(Kind::PaymentMethod, None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/payment_methods/{id}/review",
+        permission: Permission::Operate,
+        probe: Probe::Object(Kind::PaymentMethod, REVIEW),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/orders",
+        permission: Permission::Read,
+        probe: Probe::Filters(&[
+            "customer_id={customer}",
+            "customer_id={customer}&status=held",
+        ]),
+    },
+    Route {
+        method: Method::GET,
+        template: "/v1/orders/{id}",
+        permission: Permission::Read,
+        probe: Probe::Object(Kind::Order, None),
+    },
+    Route {
+        method: Method::POST,
+        template: "/v1/orders/{id}/review",
+        permission: Permission::Operate,
+        probe: Probe::Object(Kind::Order, REVIEW),
     },
     Route {
         method: Method::GET,
@@ -739,6 +785,7 @@ struct Victim {
     key: String,
     tenant: String,
     payment_method: String,
+    order: String,
     decision: String,
     list_item: String,
     list_value: String,
@@ -784,6 +831,16 @@ impl Victim {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{card}");
+        let (status, order) = app
+            .post(
+                "/v1/orders",
+                admin,
+                json!({"customer_id": customer, "payment_method_id": card["id"],
+                       "items": [{"sku": "a-secret-sku", "product_kind": "m365", "quantity": 1,
+                                  "unit_price": {"amount": "12.50", "currency": "EUR"}}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
         let list_value = "fraud@a-secret.example";
         let item = created(
             "/v1/lists/items",
@@ -882,6 +939,7 @@ impl Victim {
             key: text(&key["id"]),
             tenant: app.a.id.to_string(),
             payment_method: text(&card["id"]),
+            order: text(&order["id"]),
             decision: text(&card["decision"]["id"]),
             list_item: text(&item["id"]),
             list_value: list_value.into(),
@@ -926,6 +984,8 @@ impl Victim {
             Kind::Notice => &self.notice,
             Kind::Case => &self.case,
             Kind::Playbook => &self.playbook,
+            Kind::PaymentMethod => &self.payment_method,
+            Kind::Order => &self.order,
         };
         at(template, id)
     }
@@ -938,6 +998,8 @@ impl Victim {
             format!("/v1/customers/{}", self.customer),
             format!("/v1/subscriptions/{}", self.subscription),
             format!("/v1/decisions/{}", self.decision),
+            format!("/v1/payment_methods/{}", self.payment_method),
+            format!("/v1/orders/{}", self.order),
             format!("/v1/rules/{}", self.policy),
             format!("/v1/verifications/{}", self.verification),
             format!("/v1/budgets/{}", self.budget),
@@ -965,7 +1027,7 @@ impl Victim {
     }
 
     /// A's identifiers that must never appear in an answer to B.
-    fn secrets(&self) -> [&str; 21] {
+    fn secrets(&self) -> [&str; 22] {
         [
             &self.customer,
             &self.customer_ext,
@@ -974,6 +1036,7 @@ impl Victim {
             &self.key,
             &self.tenant,
             &self.payment_method,
+            &self.order,
             &self.decision,
             &self.list_item,
             &self.list_value,
@@ -1016,6 +1079,8 @@ fn missing(kind: Kind) -> String {
         Kind::Notice => NoticeId::generate().to_string(),
         Kind::Case => CaseId::generate().to_string(),
         Kind::Playbook => "999999".to_owned(),
+        Kind::PaymentMethod => PaymentMethodId::generate().to_string(),
+        Kind::Order => OrderId::generate().to_string(),
     }
 }
 

@@ -16,6 +16,7 @@ mod isolation;
 mod operations;
 mod outbox;
 mod prepaid;
+mod reviews;
 mod rules;
 mod usage;
 mod verifications;

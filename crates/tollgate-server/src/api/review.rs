@@ -1,0 +1,136 @@
+//! What screening held, an analyst releases or declines: `POST /v1/payment_methods/{id}/review`
+//! and `POST /v1/orders/{id}/review`. The review names who, when and why, is on the audit chain
+//! and is announced to webhooks, so the storefront provisions a released order at once.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tollgate_core::validate;
+use tollgate_store::{Review, Screened, ScreenedRow, Settlement, Tx};
+use utoipa::ToSchema;
+
+use crate::{
+    ctx::{Ctx, Operate},
+    error::{ApiError, ApiResult},
+};
+
+pub const HELD: &str = "held";
+
+tollgate_core::str_enum!(
+    /// Where screening (or a review) left a payment method or order.
+    ScreenedStatus {
+        /// Allowed: charge it, provision it.
+        Active = "active",
+        /// Waiting for an analyst, or for the customer's first payment.
+        Held = "held",
+        Declined = "declined",
+    }
+);
+
+tollgate_core::str_enum!(
+    /// An analyst's verdict on something screening held.
+    ReviewOutcome {
+        /// Let it through: the payment method may be charged, the order provisioned.
+        Release = "release",
+        Decline = "decline",
+    }
+);
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewIn {
+    pub outcome: ReviewOutcome,
+    /// Why, for the audit trail and the next analyst.
+    pub note: Option<String>,
+}
+
+/// Who settled a held payment method or order, when and why.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReviewOut {
+    /// The actor: an API key id (`key_…`) or `cli`.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+impl From<Review> for ReviewOut {
+    fn from(review: Review) -> Self {
+        Self {
+            by: review.by,
+            at: review.at,
+            note: review.note,
+        }
+    }
+}
+
+fn noun(what: Screened) -> &'static str {
+    match what {
+        Screened::PaymentMethod => "payment_method",
+        Screened::Order => "order",
+    }
+}
+
+/// Settles `row`, which must still be held, as the caller's review says, and audits it as
+/// `payment_method.reviewed` / `order.reviewed`. The deciding decision stays the one that held
+/// it: the review is the person's answer to it.
+pub async fn settle(
+    ctx: &Ctx<Operate>,
+    tx: &mut Tx,
+    what: Screened,
+    row: &ScreenedRow,
+    input: ReviewIn,
+) -> ApiResult<()> {
+    let note = input
+        .note
+        .as_deref()
+        .map(|note| validate::text("note", note, 500))
+        .transpose()
+        .map_err(|e| ApiError::Invalid(vec![e]))?;
+    let conflict = |status: &str| ApiError::Conflict {
+        detail: format!(
+            "the {} is {status}; only a held one can be reviewed",
+            noun(what).replace('_', " ")
+        ),
+        field: None,
+    };
+    if row.status != HELD {
+        return Err(conflict(&row.status));
+    }
+    let status = match input.outcome {
+        ReviewOutcome::Release => "active",
+        ReviewOutcome::Decline => "declined",
+    };
+    let review = Review {
+        by: ctx.actor().label(),
+        at: ctx.now(),
+        note,
+    };
+    let settled = tx
+        .settle_screened(
+            what,
+            ctx.tenant(),
+            &row.id,
+            &Settlement {
+                from: HELD,
+                status,
+                decision_id: row.decision_id,
+                review: Some(&review),
+            },
+        )
+        .await?;
+    if !settled {
+        return Err(conflict("no longer held"));
+    }
+    ctx.audit(
+        tx,
+        &format!("{}.reviewed", noun(what)),
+        &row.id,
+        serde_json::json!({
+            "customer_id": row.customer_id,
+            "outcome": input.outcome,
+            "status": status,
+            "note": review.note,
+            "decision_id": row.decision_id,
+        }),
+    )
+    .await
+}
