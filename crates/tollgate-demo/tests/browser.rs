@@ -284,6 +284,27 @@ async fn an_analyst_works_a_flagged_customer_in_chromium() {
     browser.open("/console/queues").await;
     assert_eq!(browser.title().await, "Queues · Tollgate console");
     browser.screenshot("queues").await;
+    // The card tester's cards wait among the held payment methods: decline one, with a note.
+    let held = browser.count("#held form.review").await;
+    assert!(held > 0, "held payment methods are listed");
+    browser
+        .click("#held form.review select[name=outcome] option[value=decline]")
+        .await;
+    browser
+        .type_into(
+            "#held form.review input[name=note]",
+            "Card testing: eight cards in minutes",
+        )
+        .await;
+    browser.click("#held form.review button[type=submit]").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while browser.count("#held form.review").await != held - 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reviewed card left the queue"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     browser.open("/console/rules").await;
     browser.screenshot("rules").await;
     browser.open("/console/collections").await;

@@ -15,7 +15,7 @@ pub mod keys;
 pub(crate) mod lists;
 mod notices;
 pub mod orders;
-mod payment_methods;
+pub mod payment_methods;
 mod playbooks;
 mod prepaid;
 mod review;

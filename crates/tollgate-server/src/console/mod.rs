@@ -56,6 +56,7 @@ pub fn routes(state: AppState) -> Router {
             post(queues::request_step),
         )
         .route("/console/alerts/{id}/{action}", post(queues::alert_action))
+        .route("/console/{what}/{id}/review", post(queues::review))
         .route("/console/rules", get(rules::page).post(rules::submit))
         .route("/console/collections", get(collections::page))
         .route("/console/sign-out", post(session::sign_out))

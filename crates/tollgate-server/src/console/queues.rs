@@ -1,6 +1,7 @@
-//! The work queues: decisions waiting for an analyst and open alerts, with the actions taken on
-//! them (approve or decline a customer, suspend or reactivate it, request a verification step,
-//! acknowledge or resolve an alert), each through the API's handler.
+//! The work queues: sign-ups waiting for an analyst, payment methods and orders screening held,
+//! and open alerts, with the actions taken on them (approve or decline a customer, suspend or
+//! reactivate it, request a verification step, release or decline what was held, acknowledge or
+//! resolve an alert), each through the API's handler.
 
 use axum::{
     Extension, Form, Json,
@@ -9,17 +10,19 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollgate_core::{AlertId, CustomerId};
+use tollgate_core::{AlertId, CustomerId, OrderId, PaymentMethodId};
 
 use super::{Fail, Session, changed, customer::json_input, data, query, render, see_other};
 use crate::{
     AppState,
-    api::{Id, alerts, customers, decisions, verifications},
+    api::{Id, alerts, customers, decisions, orders, payment_methods, verifications},
     ctx::{Ctx, Operate, Read, WriteFacts},
     error::ApiError,
 };
 
-const VERDICTS: [&str; 3] = ["review", "challenge", "hold"];
+/// Sign-up verdicts that wait for an analyst; held payment methods and orders have their own
+/// section.
+const VERDICTS: [&str; 2] = ["review", "challenge"];
 const ALERT_KINDS: [&str; 4] = [
     "usage_anomaly",
     "budget_threshold",
@@ -68,16 +71,48 @@ pub async fn page(
         else {
             continue;
         };
-        // A hold waiting only for the first payment lifts itself when the payment clears.
-        if decision["hold_codes"] == json!(["awaiting_first_payment"]) {
-            continue;
-        }
         let Json(customer) = customers::get(read()?, Id(customer_id)).await?;
-        if customer.status.as_str() != "review" && decision["kind"] == "signup" {
+        if customer.status.as_str() != "review" {
             continue;
         }
         rows.push(json!({ "decision": decision, "customer": data(customer)? }));
     }
+
+    let held = json!({ "status": "held", "limit": 200 });
+    let Json(methods) = payment_methods::list(read()?, query(held.clone())?).await?;
+    let Json(held_orders) = orders::list(read()?, query(held)?).await?;
+    let mut holds = Vec::new();
+    for (what, item) in data(methods)?["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| ("payment_methods", m))
+        .chain(
+            data(held_orders)?["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|o| ("orders", o)),
+        )
+    {
+        // A hold waiting only for the first payment lifts itself when the payment clears.
+        if item["decision"]["hold_codes"] == json!(["awaiting_first_payment"]) {
+            continue;
+        }
+        let Some(customer_id) = item["customer_id"]
+            .as_str()
+            .and_then(|c| c.parse::<CustomerId>().ok())
+        else {
+            continue;
+        };
+        let Json(customer) = customers::get(read()?, Id(customer_id)).await?;
+        holds.push(json!({ "what": what, "item": item, "customer": data(customer)? }));
+    }
+    holds.sort_by(|a, b| {
+        b["item"]["created_at"]
+            .as_str()
+            .cmp(&a["item"]["created_at"].as_str())
+    });
 
     let mut alert_query = json!({ "limit": 200 });
     let status = if filters.alert_status.is_empty() {
@@ -95,6 +130,7 @@ pub async fn page(
         "queues.html",
         json!({
             "decisions": rows,
+            "holds": holds,
             "alerts": data(alert_list)?["data"],
             "filters": {
                 "verdict": filters.verdict, "alert_kind": filters.alert_kind,
@@ -196,4 +232,43 @@ pub async fn request_step(
     let input = json_input(json!({ "kind": form.kind }))?;
     changed(verifications::create(ctx, Id(id), input).await)?;
     Ok(see_other("/console/queues"))
+}
+
+#[derive(Deserialize)]
+pub struct ReviewForm {
+    csrf: String,
+    /// `release` or `decline`.
+    outcome: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Releases or declines a held payment method or order, as `POST /v1/{what}/{id}/review`.
+pub async fn review(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path((what, id)): Path<(String, String)>,
+    Form(form): Form<ReviewForm>,
+) -> Result<Response, Fail> {
+    session.check(&form.csrf)?;
+    let ctx = Ctx::<Operate>::for_caller(&state, session.caller)?;
+    let note = form.note.trim();
+    let input = json!({
+        "outcome": form.outcome,
+        "note": (!note.is_empty()).then_some(note),
+    });
+    let not_found = |_| Fail::Api(ApiError::NotFound);
+    let answer = match what.as_str() {
+        "payment_methods" => {
+            let id: PaymentMethodId = id.parse().map_err(not_found)?;
+            payment_methods::review(ctx, Id(id), json_input(input)?).await
+        }
+        "orders" => {
+            let id: OrderId = id.parse().map_err(not_found)?;
+            orders::review(ctx, Id(id), json_input(input)?).await
+        }
+        _ => return Err(Fail::Api(ApiError::NotFound)),
+    };
+    changed(answer)?;
+    Ok(see_other("/console/queues#held"))
 }

@@ -411,7 +411,53 @@ async fn every_page_renders_for_reading(app: &TestApp) {
     assert!(bad.html.contains("verdict"));
 }
 
+async fn an_analyst_reviews_what_screening_held(app: &TestApp) {
+    let customer = app.customer(&app.a, "held-things").await;
+    let mut card = crate::decisions::card("fp_console_held", "411111");
+    card["cvc_check"] = json!("fail");
+    let pm = crate::decisions::attach(app, &customer, card).await;
+    assert_eq!(pm["status"], "held", "{pm}");
+    let id = pm["id"].as_str().unwrap();
+
+    let mut browser = Browser::new(app);
+    browser.sign_in(app.a.key(Role::Analyst)).await;
+    let queues = browser.get("/console/queues").await;
+    assert_eq!(queues.status, StatusCode::OK);
+    let action = format!("/console/payment_methods/{id}/review");
+    assert!(queues.html.contains(&action), "{}", queues.html);
+    assert!(queues.html.contains("security code"), "the reason is shown");
+    let token = csrf(&queues.html);
+
+    let bad = browser
+        .post(&action, &[("csrf", &token), ("outcome", "maybe")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.html.contains("outcome"), "{}", bad.html);
+    let done = browser
+        .post(
+            &action,
+            &[
+                ("csrf", &token),
+                ("outcome", "decline"),
+                ("note", "stolen card, called the bank"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let (_, after) = app
+        .get(
+            &format!("/v1/payment_methods/{id}"),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(after["status"], "declined");
+    assert_eq!(after["review"]["note"], "stolen card, called the bank");
+    let queues = browser.get("/console/queues").await;
+    assert!(!queues.html.contains(&action), "no longer waiting");
+}
+
 on_both_engines!(
+    an_analyst_reviews_what_screening_held,
     the_session_cookie_is_http_only_strict_and_needs_its_form_token,
     an_analyst_suspends_a_subscription_on_the_audit_trail,
     an_analyst_requests_a_verification_step,
