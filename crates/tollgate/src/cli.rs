@@ -273,6 +273,16 @@ pub struct ProviderArgs {
     /// Accept signing certificates over plain HTTP (only for a local test double).
     #[arg(long, env = "TOLLGATE_PARTNER_CENTER_ALLOW_HTTP_CERTIFICATES")]
     pub partner_center_allow_http_certificates: bool,
+    /// The tenant (slug) whose customers the Partner Center account resells to: its active
+    /// fraud events are read every `--partner-center-poll-every`, the safety net for webhooks
+    /// that never arrived. Needs the refresh token (fraud events take app+user credentials).
+    #[arg(long, env = "TOLLGATE_PARTNER_CENTER_POLL_TENANT",
+          requires_all = ["partner_center_tenant", "partner_center_refresh_token"])]
+    pub partner_center_poll_tenant: Option<String>,
+    /// How often fraud events are read (`15m`, `1h`…; `off`).
+    #[arg(long, env = "TOLLGATE_PARTNER_CENTER_POLL_EVERY", default_value = "15m",
+          value_parser = parse_interval)]
+    pub partner_center_poll_every: Every,
 }
 
 #[derive(Debug, Args)]

@@ -340,6 +340,10 @@ async fn verify(store: &Store, only: Option<String>, json: bool) -> anyhow::Resu
 async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
     init_logs(args.json_logs);
     let reference_data = reference_data(&args.reference)?;
+    let fraud_poll_tenant = match &args.providers.partner_center_poll_tenant {
+        Some(slug) => Some(tenant_by_slug(&store, slug).await?.id),
+        None => None,
+    };
     let config = ServerConfig {
         listen: args.listen,
         body_limit: args.body_limit,
@@ -366,17 +370,27 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
     let worker = tokio::spawn(
         tollgate_server::outbox::Worker::new(state.clone()).run(until_stopped(stopped.clone())),
     );
-    let scheduler = args.dunning_every.0.map(|every| {
-        tokio::spawn(dunning_schedule(
-            state.clone(),
-            every,
-            until_stopped(stopped.clone()),
-        ))
-    });
-    let deadlines = tokio::spawn(minute_jobs_schedule(
-        state.clone(),
+    let mut jobs = vec![tokio::spawn(periodically(
+        std::time::Duration::from_secs(60),
         until_stopped(stopped.clone()),
-    ));
+        minute_jobs(state.clone()),
+    ))];
+    if let Some(period) = args.dunning_every.0 {
+        jobs.push(tokio::spawn(periodically(
+            period,
+            until_stopped(stopped.clone()),
+            dunning_run(state.clone()),
+        )));
+    }
+    if let Some(tenant) = fraud_poll_tenant
+        && let Some(period) = args.providers.partner_center_poll_every.0
+    {
+        jobs.push(tokio::spawn(periodically(
+            period,
+            until_stopped(stopped.clone()),
+            fraud_event_poll(state.clone(), tenant),
+        )));
+    }
     let served = app
         .run_until(async move {
             shutdown_signal().await;
@@ -384,56 +398,92 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
         })
         .await;
     let _ = worker.await;
-    let _ = deadlines.await;
-    if let Some(scheduler) = scheduler {
-        let _ = scheduler.await;
+    for job in jobs {
+        let _ = job.await;
     }
     served?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Every minute: raises the `case_deadline` alerts of cases past their response deadline, and
-/// decides again the orders held until a first payment that has cleared since.
-async fn minute_jobs_schedule(state: AppState, shutdown: impl Future<Output = ()>) {
-    use tollgate_server::jobs::{cases, held_orders};
+/// One run of a periodic job.
+type Run = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs `job` every `period` until `shutdown`; a run in progress finishes first.
+async fn periodically<F, Fut>(
+    period: std::time::Duration,
+    shutdown: impl Future<Output = ()>,
+    mut job: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
     tokio::pin!(shutdown);
-    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = &mut shutdown => return,
             _ = ticks.tick() => {}
         }
-        if let Err(error) = cases::breaches(&state).await {
-            tracing::warn!(job = "case_deadlines", %error, "case deadline check failed");
-        }
-        match held_orders::decide_paid(&state, None).await {
-            Ok(0) => {}
-            Ok(moved) => tracing::info!(job = "held_orders", moved, "held orders decided again"),
-            Err(error) => tracing::warn!(job = "held_orders", %error, "held orders check failed"),
-        }
+        job().await;
     }
 }
 
-/// Starts a dunning run every `every` until `shutdown`; a run in progress finishes first.
-async fn dunning_schedule(
-    state: AppState,
-    every: std::time::Duration,
-    shutdown: impl Future<Output = ()>,
-) {
-    use tollgate_server::jobs::dunning;
-    tokio::pin!(shutdown);
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => return,
-            _ = ticks.tick() => {}
-        }
-        if let Err(error) = dunning::run(&state, dunning::Scope::All, None).await {
-            tracing::warn!(job = dunning::JOB, %error, "dunning run failed");
-        }
+/// Every minute: raises the `case_deadline` alerts of cases past their response deadline, and
+/// decides again the orders held until a first payment that has cleared since.
+fn minute_jobs(state: AppState) -> impl FnMut() -> Run {
+    move || {
+        let state = state.clone();
+        Box::pin(async move {
+            use tollgate_server::jobs::{cases, held_orders};
+            if let Err(error) = cases::breaches(&state).await {
+                tracing::warn!(job = "case_deadlines", %error, "case deadline check failed");
+            }
+            match held_orders::decide_paid(&state, None).await {
+                Ok(0) => {}
+                Ok(moved) => {
+                    tracing::info!(job = "held_orders", moved, "held orders decided again")
+                }
+                Err(error) => {
+                    tracing::warn!(job = "held_orders", %error, "held orders check failed")
+                }
+            }
+        })
+    }
+}
+
+fn dunning_run(state: AppState) -> impl FnMut() -> Run {
+    move || {
+        let state = state.clone();
+        Box::pin(async move {
+            use tollgate_server::jobs::dunning;
+            if let Err(error) = dunning::run(&state, dunning::Scope::All, None).await {
+                tracing::warn!(job = dunning::JOB, %error, "dunning run failed");
+            }
+        })
+    }
+}
+
+/// Reads the partner's active fraud events from Partner Center into `tenant`'s notices.
+fn fraud_event_poll(state: AppState, tenant: tollgate_core::TenantId) -> impl FnMut() -> Run {
+    move || {
+        let state = state.clone();
+        Box::pin(async move {
+            use tollgate_server::jobs::vendor_events;
+            match vendor_events::poll(&state, tenant).await {
+                Ok(done) => tracing::info!(
+                    job = "partner_center_poll",
+                    notices = done.notices,
+                    duplicates = done.duplicates,
+                    quarantined = done.quarantined,
+                    "fraud events read"
+                ),
+                Err(error) => {
+                    tracing::warn!(job = "partner_center_poll", %error, "fraud event poll failed");
+                }
+            }
+        })
     }
 }
 

@@ -1,8 +1,14 @@
-//! A suspension the playbook committed reaches Partner Center even if the server dies before it
-//! got through: the real binary takes a signed crypto-mining webhook, its first attempt at the
-//! vendor fails (500), it is killed with SIGKILL, and the restarted server suspends the
-//! subscription — once, under the same `MS-RequestId`.
+//! Partner Center through the real binary.
+//!
+//! - A suspension the playbook committed reaches Partner Center even if the server dies before
+//!   it got through: the binary takes a signed crypto-mining webhook, its first attempt at the
+//!   vendor fails (500), it is killed with SIGKILL, and the restarted server suspends the
+//!   subscription — once, under the same `MS-RequestId`.
+//! - A fraud event whose webhook never came is read by `serve`'s scheduled poll, and the
+//!   subscription is suspended all the same.
 
+#[path = "support/partner_center.rs"]
+mod partner_center;
 #[path = "support/server.rs"]
 mod server;
 mod support;
@@ -13,35 +19,16 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use server::Server;
 use support::{Engine, Place};
-use tollgate_connectors::partner_center::testing::{
-    FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FAKE_REFRESH_TOKEN, FakePartnerCenter, FakeReply,
-};
+use tollgate_connectors::partner_center::testing::{FakePartnerCenter, FakeReply};
 
 const VENDOR_CUSTOMER: &str = "ms-crash-customer";
 const AZURE_SUB: &str = "azure-crash-sub";
 
-async fn start(place: &Place, http: &Client, fake: &FakePartnerCenter) -> Server {
-    let certificate_host = fake.base_url().trim_start_matches("http://").to_owned();
-    let token_url = fake.token_url();
-    let args = [
-        "--dunning-every",
-        "off",
-        "--partner-center-tenant",
-        "partner.onmicrosoft.com",
-        "--partner-center-client-id",
-        FAKE_CLIENT_ID,
-        "--partner-center-client-secret",
-        FAKE_CLIENT_SECRET,
-        "--partner-center-refresh-token",
-        FAKE_REFRESH_TOKEN,
-        "--partner-center-api-base",
-        fake.base_url(),
-        "--partner-center-token-url",
-        &token_url,
-        "--partner-center-certificate-hosts",
-        &certificate_host,
-        "--partner-center-allow-http-certificates",
-    ];
+async fn start(place: &Place, http: &Client, fake: &FakePartnerCenter, extra: &[&str]) -> Server {
+    let mut args = vec!["--dunning-every".to_owned(), "off".to_owned()];
+    args.extend(partner_center::serve_args(fake));
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     place.serve(http, &args).await
 }
 
@@ -105,7 +92,7 @@ async fn a_committed_suspension_reaches_the_vendor_after_a_crash(engine: Engine)
     // The vendor fails the first server's only attempt.
     fake.inject(Method::PATCH, &path, FakeReply::error(500, 0, "scripted"));
 
-    let server = start(&place, &http, &fake).await;
+    let server = start(&place, &http, &fake, &[]).await;
     let tenant = call(&http, &key, format!("{}/v1/tenant", server.base), None).await;
     let customer = call(
         &http,
@@ -161,7 +148,7 @@ async fn a_committed_suspension_reaches_the_vendor_after_a_crash(engine: Engine)
         "active"
     );
 
-    let server = start(&place, &http, &fake).await;
+    let server = start(&place, &http, &fake, &[]).await;
     // The failed attempt is due again within the first backoff (at most 30 s).
     eventually(Duration::from_secs(60), async || {
         suspension(&http, &server, &key).await["status"] == "delivered"
@@ -190,4 +177,81 @@ async fn a_committed_suspension_reaches_the_vendor_after_a_crash_on_sqlite() {
 #[tokio::test]
 async fn a_committed_suspension_reaches_the_vendor_after_a_crash_on_postgres() {
     a_committed_suspension_reaches_the_vendor_after_a_crash(Engine::Postgres).await;
+}
+
+async fn the_scheduled_poll_catches_an_event_whose_webhook_never_came(engine: Engine) {
+    let Some(place) = Place::new(engine).await else {
+        eprintln!(
+            "skipped: {} is not set",
+            tollgate_store::testing::DATABASE_URL_VAR
+        );
+        return;
+    };
+    let init = place.init();
+    let key = init["key"]["secret"].as_str().unwrap().to_owned();
+    let tenant = init["tenant"]["slug"].as_str().unwrap().to_owned();
+    let http = Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let fake = FakePartnerCenter::start().await;
+    fake.put_subscription(VENDOR_CUSTOMER, AZURE_SUB, "active");
+    let server = start(
+        &place,
+        &http,
+        &fake,
+        &[
+            "--partner-center-poll-tenant",
+            &tenant,
+            "--partner-center-poll-every",
+            "1s",
+        ],
+    )
+    .await;
+    let customer = call(
+        &http,
+        &key,
+        format!("{}/v1/customers", server.base),
+        Some(json!({"external_id": "polled-pc", "legal_name": "Contoso Mining GmbH", "country": "DE"})),
+    )
+    .await;
+    call(
+        &http,
+        &key,
+        format!("{}/v1/subscriptions", server.base),
+        Some(
+            json!({"customer_id": customer["id"], "vendor_subscription_id": AZURE_SUB,
+                    "product_kind": "azure_plan", "quantity": 1}),
+        ),
+    )
+    .await;
+    fake.set_fraud_events(vec![json!({
+        "eventId": "evt-polled", "subscriptionId": AZURE_SUB,
+        "customerTenantId": VENDOR_CUSTOMER, "eventStatus": "Active",
+        "eventType": "NetworkConnectionsToCryptoMiningPools",
+        "severity": "High", "confidenceLevel": "High",
+        "eventTime": "2026-11-02T08:30:00Z"
+    })]);
+    eventually(Duration::from_secs(30), async || {
+        fake.subscription(VENDOR_CUSTOMER, AZURE_SUB).unwrap()["status"] == "suspended"
+    })
+    .await;
+    let notices = call(&http, &key, format!("{}/v1/notices", server.base), None).await;
+    let notices = notices["data"].as_array().unwrap();
+    assert_eq!(
+        notices.len(),
+        1,
+        "read once, however often polled: {notices:?}"
+    );
+    assert_eq!(notices[0]["vendor_event_id"], "evt-polled");
+}
+
+#[tokio::test]
+async fn the_scheduled_poll_catches_an_event_whose_webhook_never_came_on_sqlite() {
+    the_scheduled_poll_catches_an_event_whose_webhook_never_came(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_scheduled_poll_catches_an_event_whose_webhook_never_came_on_postgres() {
+    the_scheduled_poll_catches_an_event_whose_webhook_never_came(Engine::Postgres).await;
 }
