@@ -5,7 +5,11 @@
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::{Arc, OnceLock, RwLock},
+    sync::{
+        Arc, OnceLock, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
@@ -27,10 +31,28 @@ use tollgate_store::{DecisionRow, ListItemFilter, Tx};
 
 use crate::error::{ApiError, ApiResult};
 
-/// Compiled policies by (tenant, version). Versions are immutable, so entries never go stale.
+/// How long a tenant's list of live policy versions is trusted without asking the store again.
+/// Publishing or changing a policy through this process takes effect at once
+/// ([`PolicyCache::changed`]); through another instance, within this long.
+pub const LIVE_POLICIES_TTL: Duration = Duration::from_secs(5);
+
+/// Compiled policies by (tenant, version), and each tenant's live versions. Versions are
+/// immutable, so compiled entries never go stale; which versions are live can change, so that
+/// list expires (see [`LIVE_POLICIES_TTL`]).
 #[derive(Default)]
 pub struct PolicyCache {
     compiled: RwLock<HashMap<(TenantId, i64), Arc<CompiledPolicy>>>,
+    live: RwLock<HashMap<TenantId, LiveVersions>>,
+    /// Bumped by every change through this process: a list read before the change is not
+    /// stored after it.
+    changes: AtomicU64,
+}
+
+/// A tenant's `(version, status)` of its active and shadow policies, as last read.
+struct LiveVersions {
+    versions: Vec<(i64, String)>,
+    read_at: Instant,
+    changes: u64,
 }
 
 /// The policies a decision runs: the one that decides and those that only watch.
@@ -56,7 +78,7 @@ impl PolicyCache {
     pub async fn live(&self, tx: &mut Tx, tenant: TenantId) -> ApiResult<LivePolicies> {
         let mut active = None;
         let mut shadows = Vec::new();
-        for (version, status) in tx.live_policy_versions(tenant).await? {
+        for (version, status) in self.live_versions(tx, tenant).await? {
             let compiled = self.compiled(tx, tenant, version).await?;
             if status == "active" {
                 active = Some(compiled);
@@ -71,6 +93,43 @@ impl PolicyCache {
             },
             shadows,
         })
+    }
+
+    /// A policy of `tenant` was published or changed status: read its live versions afresh.
+    /// Call it after the change committed.
+    pub fn changed(&self, tenant: TenantId) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.live
+            .write()
+            .expect("policy cache lock")
+            .remove(&tenant);
+    }
+
+    async fn live_versions(&self, tx: &mut Tx, tenant: TenantId) -> ApiResult<Vec<(i64, String)>> {
+        let changes = self.changes.load(Ordering::SeqCst);
+        if let Some(hit) = self
+            .live
+            .read()
+            .expect("policy cache lock")
+            .get(&tenant)
+            .filter(|c| c.changes == changes && c.read_at.elapsed() < LIVE_POLICIES_TTL)
+        {
+            return Ok(hit.versions.clone());
+        }
+        let versions = tx.live_policy_versions(tenant).await?;
+        let mut live = self.live.write().expect("policy cache lock");
+        live.retain(|_, c| c.read_at.elapsed() < LIVE_POLICIES_TTL);
+        if self.changes.load(Ordering::SeqCst) == changes {
+            live.insert(
+                tenant,
+                LiveVersions {
+                    versions: versions.clone(),
+                    read_at: Instant::now(),
+                    changes,
+                },
+            );
+        }
+        Ok(versions)
     }
 
     pub async fn compiled(

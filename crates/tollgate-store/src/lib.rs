@@ -239,6 +239,9 @@ fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .acquire_timeout(Duration::from_secs(30))
         .max_connections(max_connections)
+        // A local file does not drop connections; sqlx's ping before every acquire would be
+        // one more round trip to the connection's thread per read.
+        .test_before_acquire(false)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 // WAL lets readers run beside the writer; synchronous=FULL makes a commit

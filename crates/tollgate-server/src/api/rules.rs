@@ -163,7 +163,9 @@ pub async fn create(ctx: Ctx<Operate>, JsonBody(input): JsonBody<PolicyIn>) -> A
         serde_json::json!({ "label": label, "status": status }),
     )
     .await?;
-    ctx.commit(tx, StatusCode::CREATED, &out).await
+    let response = ctx.commit(tx, StatusCode::CREATED, &out).await?;
+    ctx.state.policies().changed(ctx.tenant());
+    Ok(response)
 }
 
 /// Activate, shadow or retire a version. Activating one retires the version that was active.
@@ -188,7 +190,9 @@ pub async fn set_status(
     )
     .await?;
     let out = detail(after)?.summary;
-    ctx.commit(tx, StatusCode::OK, &out).await
+    let response = ctx.commit(tx, StatusCode::OK, &out).await?;
+    ctx.state.policies().changed(ctx.tenant());
+    Ok(response)
 }
 
 /// Replay a candidate over the decisions stored in a time range, through the same engine.
