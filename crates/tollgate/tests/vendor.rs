@@ -57,6 +57,27 @@ async fn suspension(http: &Client, server: &Server, key: &str) -> Value {
     actions[0].clone()
 }
 
+/// A customer with the Azure subscription the fake's fraud events name.
+async fn customer_with_subscription(http: &Client, server: &Server, key: &str, external_id: &str) {
+    let customer = call(
+        http,
+        key,
+        format!("{}/v1/customers", server.base),
+        Some(json!({"external_id": external_id, "legal_name": "Contoso Mining GmbH", "country": "DE"})),
+    )
+    .await;
+    call(
+        http,
+        key,
+        format!("{}/v1/subscriptions", server.base),
+        Some(
+            json!({"customer_id": customer["id"], "vendor_subscription_id": AZURE_SUB,
+                    "product_kind": "azure_plan", "quantity": 1}),
+        ),
+    )
+    .await;
+}
+
 /// Polls until `done` holds or `within` passes.
 async fn eventually(within: Duration, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + within;
@@ -94,26 +115,7 @@ async fn a_committed_suspension_reaches_the_vendor_after_a_crash(engine: Engine)
 
     let server = start(&place, &http, &fake, &[]).await;
     let tenant = call(&http, &key, format!("{}/v1/tenant", server.base), None).await;
-    let customer = call(
-        &http,
-        &key,
-        format!("{}/v1/customers", server.base),
-        Some(
-            json!({"external_id": "crash-pc", "legal_name": "Contoso Mining GmbH",
-                    "country": "DE", "email": "ap@contoso.example"}),
-        ),
-    )
-    .await;
-    call(
-        &http,
-        &key,
-        format!("{}/v1/subscriptions", server.base),
-        Some(
-            json!({"customer_id": customer["id"], "vendor_subscription_id": AZURE_SUB,
-                    "product_kind": "azure_plan", "quantity": 1}),
-        ),
-    )
-    .await;
+    customer_with_subscription(&http, &server, &key, "crash-pc").await;
     let body = json!({
         "EventName": "azure-fraud-event-detected",
         "ResourceUri": format!("{}/v1/fraudEvents?subscriptionId={AZURE_SUB}", fake.base_url()),
@@ -208,23 +210,7 @@ async fn the_scheduled_poll_catches_an_event_whose_webhook_never_came(engine: En
         ],
     )
     .await;
-    let customer = call(
-        &http,
-        &key,
-        format!("{}/v1/customers", server.base),
-        Some(json!({"external_id": "polled-pc", "legal_name": "Contoso Mining GmbH", "country": "DE"})),
-    )
-    .await;
-    call(
-        &http,
-        &key,
-        format!("{}/v1/subscriptions", server.base),
-        Some(
-            json!({"customer_id": customer["id"], "vendor_subscription_id": AZURE_SUB,
-                    "product_kind": "azure_plan", "quantity": 1}),
-        ),
-    )
-    .await;
+    customer_with_subscription(&http, &server, &key, "polled-pc").await;
     fake.set_fraud_events(vec![json!({
         "eventId": "evt-polled", "subscriptionId": AZURE_SUB,
         "customerTenantId": VENDOR_CUSTOMER, "eventStatus": "Active",

@@ -4,7 +4,7 @@
 
 use axum::{Json, http::StatusCode, response::Response};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use tollgate_core::{
     CustomerId, Money, OrderId, PaymentMethodId, TenantId,
@@ -16,16 +16,14 @@ use tollgate_core::{
     validate,
     webhooks::EventType,
 };
-use tollgate_store::{
-    OrderRow, Screened, ScreenedFilter, ScreenedRow, Settlement, StoreError, Tx, WindowCounts,
-};
+use tollgate_store::{OrderRow, Screened, ScreenedRow, Settlement, StoreError, Tx, WindowCounts};
 use utoipa::ToSchema;
 
 use super::{
-    Checks, Id, ListOf, Paging, Q,
+    Checks, Id, ListOf, Q,
     decisions::{self, DecisionOut},
     payment_methods::{self, status_of},
-    review::{self, ReviewIn, ReviewOut, ScreenedStatus},
+    review::{self, ReviewIn, ReviewOut, ScreenedQuery},
     signups::refuse_account_numbers,
 };
 use crate::{
@@ -305,30 +303,11 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
         .await
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct OrderQuery {
-    pub customer_id: Option<CustomerId>,
-    /// `active`, `held` (the review queue) or `declined`.
-    pub status: Option<ScreenedStatus>,
-    pub cursor: Option<String>,
-    pub limit: Option<u32>,
-}
-
 /// List orders, oldest first; `status=held` is the review queue.
-#[utoipa::path(get, path = "/v1/orders", tag = "decisions", params(OrderQuery),
+#[utoipa::path(get, path = "/v1/orders", tag = "decisions", params(ScreenedQuery),
     responses((status = 200, body = ListOf<OrderOut>), (status = 422, body = crate::error::Problem)))]
-pub async fn list(ctx: Ctx<Read>, Q(query): Q<OrderQuery>) -> ApiResult<Json<ListOf<OrderOut>>> {
-    let page = Paging {
-        cursor: query.cursor,
-        limit: query.limit,
-    }
-    .request()?;
-    let filter = ScreenedFilter {
-        customer_id: query.customer_id,
-        status: query.status.map(|s| s.as_str().to_owned()),
-    };
+pub async fn list(ctx: Ctx<Read>, Q(query): Q<ScreenedQuery>) -> ApiResult<Json<ListOf<OrderOut>>> {
+    let (filter, page) = query.into_parts()?;
     let tenant = ctx.tenant();
     let mut tx = ctx.read().await?;
     let page = tx.list_orders(tenant, &filter, &page).await?;

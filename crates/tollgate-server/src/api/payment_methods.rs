@@ -3,7 +3,7 @@
 
 use axum::{Json, http::StatusCode, response::Response};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use tollgate_core::{
     CustomerId, PaymentMethodId, TenantId,
@@ -15,13 +15,13 @@ use tollgate_core::{
     validate,
     webhooks::EventType,
 };
-use tollgate_store::{Screened, ScreenedFilter, ScreenedRow, Tx};
+use tollgate_store::{Screened, ScreenedRow, Tx};
 use utoipa::ToSchema;
 
 use super::{
-    Checks, Id, ListOf, Paging, Q,
+    Checks, Id, ListOf, Q,
     decisions::{self, DecisionOut},
-    review::{self, ReviewIn, ReviewOut, ScreenedStatus},
+    review::{self, ReviewIn, ReviewOut, ScreenedQuery},
     signups::refuse_account_numbers,
 };
 use crate::{
@@ -309,33 +309,14 @@ pub async fn create(
         .await
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PaymentMethodQuery {
-    pub customer_id: Option<CustomerId>,
-    /// `active`, `held` (the review queue) or `declined`.
-    pub status: Option<ScreenedStatus>,
-    pub cursor: Option<String>,
-    pub limit: Option<u32>,
-}
-
 /// List payment methods, oldest first; `status=held` is the review queue.
-#[utoipa::path(get, path = "/v1/payment_methods", tag = "decisions", params(PaymentMethodQuery),
+#[utoipa::path(get, path = "/v1/payment_methods", tag = "decisions", params(ScreenedQuery),
     responses((status = 200, body = ListOf<PaymentMethodOut>), (status = 422, body = crate::error::Problem)))]
 pub async fn list(
     ctx: Ctx<Read>,
-    Q(query): Q<PaymentMethodQuery>,
+    Q(query): Q<ScreenedQuery>,
 ) -> ApiResult<Json<ListOf<PaymentMethodOut>>> {
-    let page = Paging {
-        cursor: query.cursor,
-        limit: query.limit,
-    }
-    .request()?;
-    let filter = ScreenedFilter {
-        customer_id: query.customer_id,
-        status: query.status.map(|s| s.as_str().to_owned()),
-    };
+    let (filter, page) = query.into_parts()?;
     let tenant = ctx.tenant();
     let mut tx = ctx.read().await?;
     let page = tx.list_payment_methods(tenant, &filter, &page).await?;

@@ -4,10 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tollgate_core::validate;
-use tollgate_store::{Review, Screened, ScreenedRow, Settlement, Tx};
+use tollgate_core::{CustomerId, validate};
+use tollgate_store::{
+    Review, Screened, ScreenedFilter, ScreenedRow, Settlement, Tx, page::PageRequest,
+};
 use utoipa::ToSchema;
 
+use super::Paging;
 use crate::{
     ctx::{Ctx, Operate},
     error::{ApiError, ApiResult},
@@ -34,6 +37,33 @@ tollgate_core::str_enum!(
         Decline = "decline",
     }
 );
+
+/// The filters of `GET /v1/payment_methods` and `GET /v1/orders`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ScreenedQuery {
+    pub customer_id: Option<CustomerId>,
+    /// `active`, `held` (the review queue) or `declined`.
+    pub status: Option<ScreenedStatus>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl ScreenedQuery {
+    pub fn into_parts(self) -> ApiResult<(ScreenedFilter, PageRequest)> {
+        let page = Paging {
+            cursor: self.cursor,
+            limit: self.limit,
+        }
+        .request()?;
+        let filter = ScreenedFilter {
+            customer_id: self.customer_id,
+            status: self.status.map(|s| s.as_str().to_owned()),
+        };
+        Ok((filter, page))
+    }
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tollgate_core::tenancy::Role;
 
 use crate::{
-    decisions::{attach, codes, honest_signup, signup},
+    decisions::{attach, codes, hold_codes, new_customer},
     harness::TestApp,
     on_both_engines,
 };
@@ -20,11 +20,6 @@ fn account(fingerprint: &str, holder: &str) -> Value {
         "holder_name": holder, "holder_type": "company", "verification": "verified",
         "mandate": {"reference": format!("MNDT-{fingerprint}"), "accepted_at": "2026-10-01T09:00:00Z"}
     })
-}
-
-async fn new_customer(app: &TestApp, n: u32) -> String {
-    let decision = signup(app, honest_signup(app, n)).await;
-    decision["customer_id"].as_str().unwrap().to_owned()
 }
 
 async fn order(app: &TestApp, customer: &str, payment_method: &Value) -> Value {
@@ -41,15 +36,6 @@ async fn order(app: &TestApp, customer: &str, payment_method: &Value) -> Value {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
     order
-}
-
-fn hold_codes(order: &Value) -> Vec<&str> {
-    order["decision"]["hold_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect()
 }
 
 async fn the_companys_own_verified_account_is_active(app: &TestApp) {

@@ -51,6 +51,22 @@ pub async fn signup(app: &TestApp, body: Value) -> Value {
     decision
 }
 
+/// A customer from an honest sign-up; its id.
+pub async fn new_customer(app: &TestApp, n: u32) -> String {
+    let decision = signup(app, honest_signup(app, n)).await;
+    decision["customer_id"].as_str().unwrap().to_owned()
+}
+
+/// The hold codes of an order's or payment method's decision.
+pub fn hold_codes(screened: &Value) -> Vec<&str> {
+    screened["decision"]["hold_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect()
+}
+
 pub async fn attach(app: &TestApp, customer: &str, card: Value) -> Value {
     let (status, pm) = app
         .post(
@@ -179,10 +195,7 @@ async fn risky_orders_are_held(app: &TestApp) {
     assert_eq!(held["status"], "held");
     assert_eq!(held["total"], json!({"amount": "37.50", "currency": "EUR"}));
     assert!(
-        held["decision"]["hold_codes"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("awaiting_first_payment")),
+        hold_codes(&held).contains(&"awaiting_first_payment"),
         "{held}"
     );
 

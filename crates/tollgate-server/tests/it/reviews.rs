@@ -6,15 +6,10 @@ use serde_json::{Value, json};
 use tollgate_core::tenancy::Role;
 
 use crate::{
-    decisions::{attach, card, codes, honest_signup, signup},
+    decisions::{attach, card, codes, hold_codes, new_customer},
     harness::TestApp,
     on_both_engines,
 };
-
-async fn new_customer(app: &TestApp, n: u32) -> String {
-    let decision = signup(app, honest_signup(app, n)).await;
-    decision["customer_id"].as_str().unwrap().to_owned()
-}
 
 async fn order(app: &TestApp, customer: &str, pm: &Value, kind: &str, sku: &str) -> Value {
     let (status, order) = app
@@ -170,10 +165,7 @@ async fn the_first_cleared_payment_releases_what_waited_for_it(app: &TestApp) {
     let gpus = order(app, &customer, &pm, "gpu_capacity", "NC24ads-A100").await;
     for held in [&seats, &gpus] {
         assert!(
-            held["decision"]["hold_codes"]
-                .as_array()
-                .unwrap()
-                .contains(&json!("awaiting_first_payment")),
+            hold_codes(held).contains(&"awaiting_first_payment"),
             "{held}"
         );
     }
