@@ -87,19 +87,30 @@ async fn eventually(within: Duration, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
-async fn a_committed_suspension_reaches_the_vendor_after_a_crash(engine: Engine) {
+/// A place with `tollgate init` done, its admin key and first tenant's slug, and a client;
+/// `None` when the engine's database is not configured.
+async fn initialised(engine: Engine) -> Option<(Place, String, String, Client)> {
     let Some(place) = Place::new(engine).await else {
         eprintln!(
             "skipped: {} is not set",
             tollgate_store::testing::DATABASE_URL_VAR
         );
-        return;
+        return None;
     };
-    let key = place.init()["key"]["secret"].as_str().unwrap().to_owned();
+    let init = place.init();
+    let key = init["key"]["secret"].as_str().unwrap().to_owned();
+    let tenant = init["tenant"]["slug"].as_str().unwrap().to_owned();
     let http = Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
+    Some((place, key, tenant, http))
+}
+
+async fn a_committed_suspension_reaches_the_vendor_after_a_crash(engine: Engine) {
+    let Some((place, key, _, http)) = initialised(engine).await else {
+        return;
+    };
     let fake = FakePartnerCenter::start().await;
     fake.put_subscription(VENDOR_CUSTOMER, AZURE_SUB, "active");
     fake.set_fraud_events(vec![json!({
@@ -182,20 +193,9 @@ async fn a_committed_suspension_reaches_the_vendor_after_a_crash_on_postgres() {
 }
 
 async fn the_scheduled_poll_catches_an_event_whose_webhook_never_came(engine: Engine) {
-    let Some(place) = Place::new(engine).await else {
-        eprintln!(
-            "skipped: {} is not set",
-            tollgate_store::testing::DATABASE_URL_VAR
-        );
+    let Some((place, key, tenant, http)) = initialised(engine).await else {
         return;
     };
-    let init = place.init();
-    let key = init["key"]["secret"].as_str().unwrap().to_owned();
-    let tenant = init["tenant"]["slug"].as_str().unwrap().to_owned();
-    let http = Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
     let fake = FakePartnerCenter::start().await;
     fake.put_subscription(VENDOR_CUSTOMER, AZURE_SUB, "active");
     let server = start(

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tollgate_core::tenancy::Role;
 
 use crate::{
-    decisions::{attach, codes, hold_codes, new_customer},
+    decisions::{attach, codes, hold_codes, new_customer, order},
     harness::TestApp,
     on_both_engines,
 };
@@ -20,22 +20,6 @@ fn account(fingerprint: &str, holder: &str) -> Value {
         "holder_name": holder, "holder_type": "company", "verification": "verified",
         "mandate": {"reference": format!("MNDT-{fingerprint}"), "accepted_at": "2026-10-01T09:00:00Z"}
     })
-}
-
-async fn order(app: &TestApp, customer: &str, payment_method: &Value) -> Value {
-    let (status, order) = app
-        .post(
-            "/v1/orders",
-            app.a.key(Role::Ingest),
-            json!({
-                "customer_id": customer, "payment_method_id": payment_method["id"],
-                "items": [{"sku": "M365-BP", "product_kind": "m365", "quantity": 2,
-                           "unit_price": {"amount": "12.50", "currency": "EUR"}}]
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{order}");
-    order
 }
 
 async fn the_companys_own_verified_account_is_active(app: &TestApp) {
@@ -59,7 +43,7 @@ async fn the_companys_own_verified_account_is_active(app: &TestApp) {
     assert_eq!(detail["features"]["bank"]["verified"], true);
     assert_eq!(detail["features"]["geo"]["bank_matches_billing"], true);
     // New customers still prepay; nothing about the account holds the order.
-    let order = order(app, &customer, &pm).await;
+    let order = order(app, &customer, &pm, "m365", "M365-BP").await;
     assert_eq!(hold_codes(&order), ["awaiting_first_payment"], "{order}");
 }
 
@@ -74,7 +58,7 @@ async fn an_unverified_account_without_a_mandate_holds_its_orders(app: &TestApp)
         codes(&pm["decision"]),
         ["bank_unverified", "bank_no_mandate"]
     );
-    let order = order(app, &customer, &pm).await;
+    let order = order(app, &customer, &pm, "m365", "M365-BP").await;
     assert_eq!(order["status"], "held");
     let holds = hold_codes(&order);
     assert!(
@@ -122,7 +106,7 @@ async fn a_ring_sharing_one_account_is_held_even_for_its_first_member(app: &Test
     // the three customers who joined since.
     let (first, first_pm) = &ring[0];
     assert_eq!(first_pm["status"], "active", "{first_pm}");
-    let order = order(app, first, first_pm).await;
+    let order = order(app, first, first_pm, "m365", "M365-BP").await;
     assert!(
         codes(&order["decision"]).contains(&"bank_account_shared".to_owned()),
         "{order}"

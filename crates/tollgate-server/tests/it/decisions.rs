@@ -67,6 +67,23 @@ pub fn hold_codes(screened: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// Two units of `sku` at 12.50 EUR, paid with `pm`; the order as answered.
+pub async fn order(app: &TestApp, customer: &str, pm: &Value, kind: &str, sku: &str) -> Value {
+    let (status, order) = app
+        .post(
+            "/v1/orders",
+            app.a.key(Role::Ingest),
+            json!({
+                "customer_id": customer, "payment_method_id": pm["id"],
+                "items": [{"sku": sku, "product_kind": kind, "quantity": 2,
+                           "unit_price": {"amount": "12.50", "currency": "EUR"}}]
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    order
+}
+
 pub async fn attach(app: &TestApp, customer: &str, card: Value) -> Value {
     let (status, pm) = app
         .post(

@@ -6,26 +6,10 @@ use serde_json::{Value, json};
 use tollgate_core::tenancy::Role;
 
 use crate::{
-    decisions::{attach, card, codes, hold_codes, new_customer},
+    decisions::{attach, card, codes, hold_codes, new_customer, order},
     harness::TestApp,
     on_both_engines,
 };
-
-async fn order(app: &TestApp, customer: &str, pm: &Value, kind: &str, sku: &str) -> Value {
-    let (status, order) = app
-        .post(
-            "/v1/orders",
-            app.a.key(Role::Ingest),
-            json!({
-                "customer_id": customer, "payment_method_id": pm["id"],
-                "items": [{"sku": sku, "product_kind": kind, "quantity": 2,
-                           "unit_price": {"amount": "12.50", "currency": "EUR"}}]
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{order}");
-    order
-}
 
 async fn review(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
     app.post(path, app.a.key(Role::Analyst), body).await
