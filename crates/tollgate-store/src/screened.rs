@@ -284,4 +284,61 @@ impl Tx {
             .map(|row| Ok((row.parsed("tenant_id")?, row.text("id")?)))
             .collect()
     }
+
+    /// A payment method's facts changed (the PSP verified a bank account): the new facts, and
+    /// the status and decision of screening them again.
+    pub async fn restate_payment_method(
+        &mut self,
+        tenant: TenantId,
+        id: &str,
+        facts: &str,
+        status: &str,
+        decision_id: DecisionId,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE payment_methods SET facts = $3, status = $4, decision_id = $5 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(id)
+        .bind(facts)
+        .bind(status)
+        .bind(decision_id.to_string())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Held orders paid with `payment_method_id` whose standing decision held them for one of
+    /// `hold_codes`, in id order.
+    pub async fn orders_held_on(
+        &mut self,
+        tenant: TenantId,
+        payment_method_id: &str,
+        hold_codes: &[&str],
+    ) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT o.id, d.decision FROM orders o \
+             JOIN decisions d ON d.tenant_id = o.tenant_id AND d.id = o.decision_id \
+             WHERE o.tenant_id = $1 AND o.payment_method_id = $2 AND o.status = 'held' \
+             ORDER BY o.id",
+        )
+        .bind(tenant.to_string())
+        .bind(payment_method_id)
+        .fetch_all(self.conn())
+        .await?;
+        let mut held = Vec::new();
+        for row in &rows {
+            let decision: serde_json::Value = row.json("decision")?;
+            let codes = decision["hold_codes"].as_array();
+            if codes.is_some_and(|codes| {
+                codes
+                    .iter()
+                    .any(|c| c.as_str().is_some_and(|c| hold_codes.contains(&c)))
+            }) {
+                held.push(row.text("id")?);
+            }
+        }
+        Ok(held)
+    }
 }

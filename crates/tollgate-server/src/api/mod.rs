@@ -90,6 +90,7 @@ pub fn routes(state: AppState, metrics: PrometheusHandle) -> Router {
         .routes(routes!(payment_methods::list))
         .routes(routes!(payment_methods::get))
         .routes(routes!(payment_methods::review))
+        .routes(routes!(payment_methods::verification))
         .routes(routes!(orders::create, orders::list))
         .routes(routes!(orders::get))
         .routes(routes!(orders::review))

@@ -28,7 +28,7 @@ use super::{
 };
 use crate::{
     AppState,
-    ctx::{Ctx, Job, Operate, Read, WriteFacts},
+    ctx::{Acting, Ctx, Operate, Read, WriteFacts, audit_as},
     decide::{self, Recorded},
     error::{ApiError, ApiResult},
     json::{JsonBody, from_value},
@@ -365,11 +365,17 @@ pub async fn review(
     ctx.commit(tx, StatusCode::OK, &out).await
 }
 
-/// Decides again on a held order whose customer's first payment has cleared since, under the
-/// policy live now, and moves the order to the new verdict. False when the order is no longer
-/// held (a review or another run came first).
-pub async fn decide_again(who: &Job, state: &AppState, id: &str) -> ApiResult<bool> {
-    let tenant = who.tenant;
+/// Decides again on a held order whose reason to hold may have lifted (`because`: the first
+/// payment cleared, the bank account was verified), under the policy live now, and moves the
+/// order to the new verdict. False when the order is no longer held (a review or another run
+/// came first).
+pub async fn decide_again(
+    who: &impl Acting,
+    state: &AppState,
+    id: &str,
+    because: &str,
+) -> ApiResult<bool> {
+    let tenant = who.tenant();
     let mut tx = state.store().begin().await?;
     let row = tx.order(tenant, id).await?;
     let customer = tx
@@ -388,7 +394,7 @@ pub async fn decide_again(who: &Job, state: &AppState, id: &str) -> ApiResult<bo
         .map_err(|e| ApiError::Internal(format!("stored order currency: {e}")))?;
     let total = Money::from_minor(row.total_minor, currency);
     let Decided { recorded, .. } =
-        decide_order(state, tenant, &mut tx, customer, &facts, total, who.now).await?;
+        decide_order(state, tenant, &mut tx, customer, &facts, total, who.now()).await?;
     let status = status_of(recorded.decision.verdict);
     recorded.save(&mut tx, tenant, id).await?;
     let settled = tx
@@ -407,20 +413,45 @@ pub async fn decide_again(who: &Job, state: &AppState, id: &str) -> ApiResult<bo
     if !settled {
         return Ok(false);
     }
-    who.audit(
+    audit_as(
+        who,
         &mut tx,
         "order.decided_again",
         id,
         serde_json::json!({
             "customer_id": row.screened.customer_id,
-            "because": "first_payment_cleared",
+            "because": because,
             "previous_decision_id": row.screened.decision_id,
             "decision_id": recorded.decision.id,
             "status": status,
         }),
     )
     .await?;
-    announce(&mut tx, tenant, id, who.now).await?;
+    announce(&mut tx, tenant, id, who.now()).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Decides again the orders held because `payment_method_id` was not verified or had no
+/// mandate, after its facts changed; returns how many moved.
+pub async fn decide_again_on_payment_method(
+    who: &Ctx<WriteFacts>,
+    payment_method_id: &str,
+) -> ApiResult<usize> {
+    let held = who
+        .read()
+        .await?
+        .orders_held_on(
+            who.tenant(),
+            payment_method_id,
+            &["bank_account_unverified", "no_mandate"],
+        )
+        .await?;
+    let mut moved = 0;
+    for id in held {
+        if decide_again(who, &who.state, &id, "payment_method_updated").await? {
+            moved += 1;
+        }
+    }
+    Ok(moved)
 }

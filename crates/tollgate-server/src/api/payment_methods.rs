@@ -3,14 +3,15 @@
 
 use axum::{Json, http::StatusCode, response::Response};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tollgate_core::{
     CustomerId, PaymentMethodId, TenantId,
+    customers::Customer,
     decisions::{DecisionKind, DecisionTerms, Verdict},
     signals::{
-        BankAccountFacts, CardFacts, Context, DebitScheme, Features, PaymentMethodFacts,
-        PaymentMethodKind, SignalConfig, velocity::VelocityCounts,
+        BankAccountFacts, BankVerification, CardFacts, Context, DebitScheme, Features, Mandate,
+        PaymentMethodFacts, PaymentMethodKind, SignalConfig, velocity::VelocityCounts,
     },
     validate,
     webhooks::EventType,
@@ -25,6 +26,7 @@ use super::{
     signups::refuse_account_numbers,
 };
 use crate::{
+    AppState,
     ctx::{Ctx, Operate, Read, WriteFacts},
     decide::{self, Recorded},
     error::{ApiError, ApiResult},
@@ -229,63 +231,26 @@ pub async fn create(
     refuse_account_numbers(&body, &[])?;
     let now = ctx.now();
     let method = parse(body, now)?;
-    let data = ctx.state.reference_data()?;
     let tenant = ctx.tenant();
     let mut tx = ctx.begin().await?;
     let customer = tx.customer_for_update(tenant, customer_id).await?;
     let id = PaymentMethodId::generate();
-    let (link_keys, candidates) = keys(&method);
-
-    let mut context = Context::at(now);
-    context.customer = Some(decide::customer_state(&mut tx, tenant, &customer).await?);
-    context.links = decide::links(&mut tx, tenant, &link_keys, Some(customer_id)).await?;
-    let customer_key = customer_id.to_string();
-    let per_customer = tx
-        .velocity(
-            tenant,
-            &[("payment_method_customer", customer_key.as_str())],
-            now,
-        )
-        .await?[0];
-    context.velocity = VelocityCounts {
-        payment_methods_customer_24h: per_customer.last_24h,
-        payment_methods_customer_7d: per_customer.last_7d,
-        ..VelocityCounts::default()
-    };
-    context.lists = decide::list_matches(&mut tx, tenant, &candidates, now).await?;
-
-    let features = serde_json::to_value(Features::for_payment_method(
-        &method,
-        &context,
-        data,
-        &SignalConfig::default(),
-    ))
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let policies = ctx.state.policies().live(&mut tx, tenant).await?;
-    let (evaluation, shadows) = policies.evaluate(DecisionKind::PaymentMethod, &features);
-    let facts = serde_json::to_value(&method).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let recorded = Recorded::new(
-        evaluation,
-        shadows,
-        customer_id,
-        DecisionTerms::new(customer.trust_tier, &customer.terms),
-        facts.clone(),
-        features,
-        now,
-    );
+    let recorded = screen(&ctx.state, tenant, &mut tx, &customer, &method, None, now).await?;
     let status = status_of(recorded.decision.verdict);
     let row = ScreenedRow {
         id: id.to_string(),
         customer_id,
-        facts: facts.to_string(),
+        facts: recorded.facts.to_string(),
         status: status.to_owned(),
         decision_id: recorded.decision.id,
         created_at: now,
         review: None,
     };
     tx.insert_payment_method(tenant, &row).await?;
+    let (link_keys, _) = keys(&method);
     tx.add_link_keys(tenant, customer_id, &link_keys, now)
         .await?;
+    let customer_key = customer_id.to_string();
     tx.record_velocity(
         tenant,
         &[("payment_method_customer", customer_key.as_str(), 0)],
@@ -307,6 +272,169 @@ pub async fn create(
     let out = PaymentMethodOut::new(id, row, method, DecisionOut::from(&recorded));
     ctx.commit_audited(tx, vec![created, decided], StatusCode::CREATED, &out)
         .await
+}
+
+/// Decides on `method` of `customer` over what `tx` sees. `existing` is the payment method's
+/// own creation instant when it is decided again: its own entry then leaves the velocity
+/// windows, so it is judged on the others as it was the first time.
+async fn screen(
+    state: &AppState,
+    tenant: TenantId,
+    tx: &mut Tx,
+    customer: &Customer,
+    method: &PaymentMethodFacts,
+    existing: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> ApiResult<Recorded> {
+    let (link_keys, candidates) = keys(method);
+    let mut context = Context::at(now);
+    context.customer = Some(decide::customer_state(tx, tenant, customer).await?);
+    context.links = decide::links(tx, tenant, &link_keys, Some(customer.id)).await?;
+    let customer_key = customer.id.to_string();
+    let per_customer = tx
+        .velocity(
+            tenant,
+            &[("payment_method_customer", customer_key.as_str())],
+            now,
+        )
+        .await?[0];
+    let own = |window: chrono::Duration| {
+        u32::from(existing.is_some_and(|created| now - created < window))
+    };
+    context.velocity = VelocityCounts {
+        payment_methods_customer_24h: per_customer
+            .last_24h
+            .saturating_sub(own(chrono::Duration::hours(24))),
+        payment_methods_customer_7d: per_customer
+            .last_7d
+            .saturating_sub(own(chrono::Duration::days(7))),
+        ..VelocityCounts::default()
+    };
+    context.lists = decide::list_matches(tx, tenant, &candidates, now).await?;
+
+    let features = serde_json::to_value(Features::for_payment_method(
+        method,
+        &context,
+        state.reference_data()?,
+        &SignalConfig::default(),
+    ))
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let policies = state.policies().live(tx, tenant).await?;
+    let (evaluation, shadows) = policies.evaluate(DecisionKind::PaymentMethod, &features);
+    let facts = serde_json::to_value(method).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Recorded::new(
+        evaluation,
+        shadows,
+        customer.id,
+        DecisionTerms::new(customer.trust_tier, &customer.terms),
+        facts,
+        features,
+        now,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationIn {
+    /// Where the PSP's verification of the account stands now.
+    pub verification: BankVerification,
+    /// The mandate, when the payer signed it since the account was attached.
+    pub mandate: Option<Mandate>,
+}
+
+/// The PSP finished (or failed) verifying a bank account, or the payer signed its mandate: the
+/// account is decided again on its new facts, and so are the orders held because it was not
+/// verified or had no mandate.
+#[utoipa::path(post, path = "/v1/payment_methods/{id}/verification", tag = "decisions", request_body = VerificationIn,
+    params(("id" = String, Path, description = "`pm_…`"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 200, body = PaymentMethodOut), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn verification(
+    ctx: Ctx<WriteFacts>,
+    Id(id): Id<PaymentMethodId>,
+    JsonBody(input): JsonBody<VerificationIn>,
+) -> ApiResult<Response> {
+    let tenant = ctx.tenant();
+    let now = ctx.now();
+    let key = id.to_string();
+    let mut tx = ctx.begin().await?;
+    let row = tx.payment_method(tenant, &key).await?;
+    let customer = tx.customer_for_update(tenant, row.customer_id).await?;
+    // Re-read under the customer's lock: a review or another update may have come first.
+    let row = tx.payment_method(tenant, &key).await?;
+    let PaymentMethodFacts::BankAccount(mut account) = serde_json::from_str(&row.facts)
+        .map_err(|e| ApiError::Internal(format!("stored payment method: {e}")))?
+    else {
+        return Err(ApiError::field(
+            "verification",
+            "only a bank account is verified this way; a card's checks come with it",
+        ));
+    };
+    if row.review.is_some() {
+        return Err(ApiError::Conflict {
+            detail: format!("an analyst already {} this payment method", row.status),
+            field: None,
+        });
+    }
+    account.verification = input.verification;
+    if let Some(mandate) = input.mandate {
+        account.mandate = Some(mandate);
+    }
+    check_bank_account(&account, now)?;
+    let method = PaymentMethodFacts::BankAccount(account);
+    let recorded = screen(
+        &ctx.state,
+        tenant,
+        &mut tx,
+        &customer,
+        &method,
+        Some(row.created_at),
+        now,
+    )
+    .await?;
+    let status = status_of(recorded.decision.verdict);
+    tx.restate_payment_method(
+        tenant,
+        &key,
+        &recorded.facts.to_string(),
+        status,
+        recorded.decision.id,
+    )
+    .await?;
+    recorded.save(&mut tx, tenant, &key).await?;
+    ctx.audit(
+        &mut tx,
+        "payment_method.verification_updated",
+        &key,
+        serde_json::json!({
+            "customer_id": row.customer_id,
+            "verification": input.verification,
+            "from_status": row.status,
+            "status": status,
+            "decision_id": recorded.decision.id,
+        }),
+    )
+    .await?;
+    let out = PaymentMethodOut::new(
+        id,
+        ScreenedRow {
+            status: status.to_owned(),
+            decision_id: recorded.decision.id,
+            facts: recorded.facts.to_string(),
+            ..row
+        },
+        method,
+        DecisionOut::from(&recorded),
+    );
+    let data = serde_json::to_value(&out).map_err(|e| ApiError::Internal(e.to_string()))?;
+    crate::webhooks::publish(&mut tx, tenant, EventType::PaymentMethodUpdated, data, now).await?;
+    let response = ctx.commit(tx, StatusCode::OK, &out).await?;
+    // Orders held on this account's standing go through (or not) now, each in its own
+    // transaction; a failure leaves them held for an analyst and does not undo the update.
+    if let Err(error) = super::orders::decide_again_on_payment_method(&ctx, &key).await {
+        tracing::warn!(payment_method = %key, %error, "deciding held orders again failed");
+    }
+    Ok(response)
 }
 
 /// List payment methods, oldest first; `status=held` is the review queue.

@@ -35,7 +35,7 @@ pub async fn decide_paid(
                 name: JOB,
                 now: state.now(),
             };
-            if orders::decide_again(&job, state, &id).await? {
+            if orders::decide_again(&job, state, &id, "first_payment_cleared").await? {
                 moved += 1;
             }
         }

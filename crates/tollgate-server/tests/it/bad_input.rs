@@ -18,6 +18,8 @@ struct Fixture {
     payment_method: String,
     /// An order on `payment_method`, held until the first payment.
     order: String,
+    /// A SEPA account, pending verification.
+    bank_account: String,
     list_item: String,
     /// A policy version number.
     policy: String,
@@ -55,6 +57,8 @@ enum Target {
     Case,
     Playbook,
     PaymentMethod,
+    /// A payment method that is a bank account.
+    BankAccount,
     Order,
 }
 
@@ -75,6 +79,7 @@ impl Fixture {
             Target::Case => &self.case,
             Target::Playbook => &self.playbook,
             Target::PaymentMethod => &self.payment_method,
+            Target::BankAccount => &self.bank_account,
             Target::Order => &self.order,
         }
     }
@@ -733,6 +738,44 @@ const ROUTES: &[Route] = &[
         target: Some(Target::PaymentMethod),
         valid: Some(|_| json!({"outcome": "release", "note": "checked"})),
         flaws: review_flaws,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/payment_methods/{id}/verification",
+        target: Some(Target::BankAccount),
+        valid: Some(|_| {
+            json!({"verification": "verified",
+                   "mandate": {"reference": "MNDT-9", "accepted_at": "2026-10-01T00:00:00Z"}})
+        }),
+        flaws: |valid| {
+            let mandate = |field: &str, value: Value| {
+                let mut mandate = valid["mandate"].clone();
+                mandate[field] = value;
+                with(valid, "mandate", mandate)
+            };
+            vec![
+                invalid(
+                    "unknown state",
+                    with(valid, "verification", json!("maybe")),
+                    "verification",
+                ),
+                invalid(
+                    "state missing",
+                    without(valid, "verification"),
+                    "verification",
+                ),
+                invalid(
+                    "mandate signed in the future",
+                    mandate("accepted_at", json!("2099-01-01T00:00:00Z")),
+                    "mandate.accepted_at",
+                ),
+                invalid(
+                    "mandate without reference",
+                    mandate("reference", json!("")),
+                    "mandate.reference",
+                ),
+            ]
+        },
     },
     Route {
         method: Method::POST,
@@ -1821,7 +1864,9 @@ fn bad_ids(target: Target) -> Vec<String> {
         Target::Payment => tollgate_core::PaymentId::generate().to_string(),
         Target::Case => tollgate_core::CaseId::generate().to_string(),
         Target::Playbook => "999999".to_owned(),
-        Target::PaymentMethod => tollgate_core::PaymentMethodId::generate().to_string(),
+        Target::PaymentMethod | Target::BankAccount => {
+            tollgate_core::PaymentMethodId::generate().to_string()
+        }
         Target::Order => tollgate_core::OrderId::generate().to_string(),
     };
     vec![
@@ -1848,6 +1893,12 @@ async fn fixture(app: &TestApp) -> Fixture {
         json!({"bin": "411111", "last4": "4242", "fingerprint": "fp-fixture",
                "exp_month": 12, "exp_year": 2029, "country": "DE",
                    "cvc_check": "pass", "avs_check": "pass", "three_ds": "authenticated"}),
+    )
+    .await;
+    let bank_account = created(
+        format!("/v1/customers/{customer}/payment_methods"),
+        json!({"type": "bank_account", "scheme": "sepa_core", "country": "DE", "last4": "3000",
+               "fingerprint": "ba-fixture", "verification": "pending"}),
     )
     .await;
     let order = created(
@@ -1929,6 +1980,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         subscription,
         key: text(&key["id"]),
         order: text(&order["id"]),
+        bank_account: text(&bank_account["id"]),
         payment_method: text(&card["id"]),
         list_item: text(&item["id"]),
         policy: published["version"].to_string(),

@@ -154,7 +154,82 @@ async fn account_numbers_never_get_in(app: &TestApp) {
     );
 }
 
+async fn verifying_the_account_releases_what_waited_for_it(app: &TestApp) {
+    let customer = new_customer(app, 840).await;
+    let (status, _) = app
+        .post(
+            "/v1/payments",
+            app.a.key(Role::Ingest),
+            json!({"customer_id": customer, "amount": "50.00", "currency": "EUR",
+                   "method": "bank_transfer", "status": "succeeded",
+                   "received_at": "2026-11-01T10:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut body = account("ba_later", "Muster 840 GmbH");
+    body["verification"] = json!("pending");
+    body.as_object_mut().unwrap().remove("mandate");
+    let pm = attach(app, &customer, body).await;
+    assert_eq!(pm["status"], "held", "{pm}");
+    let held = order(app, &customer, &pm, "m365", "M365-BP").await;
+    assert_eq!(
+        hold_codes(&held),
+        ["bank_account_unverified", "no_mandate"],
+        "{held}"
+    );
+
+    let id = pm["id"].as_str().unwrap();
+    let path = format!("/v1/payment_methods/{id}/verification");
+    let (status, verified) = app
+        .post(
+            &path,
+            app.a.key(Role::Ingest),
+            json!({"verification": "verified",
+                   "mandate": {"reference": "MNDT-later", "accepted_at": "2026-11-01T09:00:00Z"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{verified}");
+    assert_eq!(verified["status"], "active");
+    assert_eq!(verified["bank_account"]["verification"], "verified");
+    assert_ne!(
+        verified["decision"]["id"], pm["decision"]["id"],
+        "decided again"
+    );
+    assert!(codes(&verified["decision"]).is_empty(), "{verified}");
+    let (_, order_now) = app
+        .get(
+            &format!("/v1/orders/{}", held["id"].as_str().unwrap()),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(order_now["status"], "active", "{order_now}");
+
+    // Cards are not verified this way; a failed verification declines the account.
+    let card_pm = attach(app, &customer, crate::decisions::card("fp_840", "411111")).await;
+    let (status, problem) = app
+        .post(
+            &format!(
+                "/v1/payment_methods/{}/verification",
+                card_pm["id"].as_str().unwrap()
+            ),
+            app.a.key(Role::Ingest),
+            json!({"verification": "verified"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["field"], "verification");
+    let (_, failed) = app
+        .post(
+            &path,
+            app.a.key(Role::Ingest),
+            json!({"verification": "failed"}),
+        )
+        .await;
+    assert_eq!(failed["status"], "declined", "{failed}");
+}
+
 on_both_engines!(
+    verifying_the_account_releases_what_waited_for_it,
     the_companys_own_verified_account_is_active,
     an_unverified_account_without_a_mandate_holds_its_orders,
     a_failed_verification_is_declined,

@@ -234,6 +234,12 @@ const ROUTES: &[Route] = &[
         probe: Probe::Object(Kind::PaymentMethod, REVIEW),
     },
     Route {
+        method: Method::POST,
+        template: "/v1/payment_methods/{id}/verification",
+        permission: Permission::WriteFacts,
+        probe: Probe::Object(Kind::PaymentMethod, Some(r#"{"verification": "failed"}"#)),
+    },
+    Route {
         method: Method::GET,
         template: "/v1/orders",
         permission: Permission::Read,
