@@ -284,7 +284,8 @@ async fn an_analyst_works_a_flagged_customer_in_chromium() {
     browser.open("/console/queues").await;
     assert_eq!(browser.title().await, "Queues · Tollgate console");
     browser.screenshot("queues").await;
-    // The card tester's cards wait among the held payment methods: decline one, with a note.
+    // Held payment methods wait in the queue (the ring's shared card, the card tester's): decline
+    // the newest, with a note.
     let held = browser.count("#held form.review").await;
     assert!(held > 0, "held payment methods are listed");
     browser
@@ -293,7 +294,7 @@ async fn an_analyst_works_a_flagged_customer_in_chromium() {
     browser
         .type_into(
             "#held form.review input[name=note]",
-            "Card testing: eight cards in minutes",
+            "Declined after calling the customer",
         )
         .await;
     browser.click("#held form.review button[type=submit]").await;
@@ -339,7 +340,7 @@ async fn an_analyst_works_a_flagged_customer_in_chromium() {
     // The ring: linked customers drawn as a graph.
     let ring = demo.cast.ring.last().unwrap();
     browser.open(&format!("/console/customers/{ring}")).await;
-    assert!(browser.source().await.contains("same card"));
+    assert!(browser.source().await.contains("same payment method"));
     browser.screenshot("customer-ring").await;
 
     browser.sign_in(&demo.keys.viewer).await;

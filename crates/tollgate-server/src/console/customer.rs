@@ -17,8 +17,8 @@ use super::{Fail, Session, changed, charts, data, overview::number, query, rende
 use crate::{
     AppState,
     api::{
-        Id, alerts, audit, budgets, collections, customers, decisions, dunning, lists,
-        subscriptions,
+        Id, alerts, audit, budgets, collections, customers, decisions, dunning, lists, orders,
+        payment_methods, subscriptions,
     },
     ctx::{Ctx, Operate, Read},
     error::ApiError,
@@ -47,7 +47,7 @@ pub async fn page(
     for decision in &decisions.data {
         let Json(detail) = decisions::get(read()?, Id(decision.decision.id)).await?;
         let relation = match detail.decision.kind.as_str() {
-            "payment_method" | "order" => "same card or bank account",
+            "payment_method" | "order" => "same payment method",
             _ => "same device, network or contact",
         };
         let ids = detail.features["links"]["linked_customer_ids"]
@@ -150,6 +150,8 @@ pub async fn page(
     }
     drop(tx);
 
+    let Json(methods) = payment_methods::list(read()?, query(by_customer.clone())?).await?;
+    let Json(order_list) = orders::list(read()?, query(by_customer.clone())?).await?;
     let Json(alert_list) = alerts::list(read()?, query(by_customer.clone())?).await?;
     let Json(invoices) = collections::list_invoices(read()?, query(by_customer)?).await?;
     let Json(dunning_state) = dunning::customer(read()?, Id(id)).await?;
@@ -183,6 +185,8 @@ pub async fn page(
             "graph": graph,
             "subscriptions": subscription_rows,
             "gauges": gauges,
+            "payment_methods": data(methods)?["data"],
+            "orders": data(order_list)?["data"],
             "alerts": data(alert_list)?["data"],
             "invoices": data(invoices)?["data"],
             "account": data(account)?,

@@ -454,6 +454,13 @@ async fn an_analyst_reviews_what_screening_held(app: &TestApp) {
     assert_eq!(after["review"]["note"], "stolen card, called the bank");
     let queues = browser.get("/console/queues").await;
     assert!(!queues.html.contains(&action), "no longer waiting");
+    let page = browser.get(&format!("/console/customers/{customer}")).await;
+    assert!(
+        page.html.contains("card 411111 •••• 4242")
+            && page.html.contains("stolen card, called the bank"),
+        "the customer page shows the card and its review: {}",
+        page.html
+    );
 }
 
 on_both_engines!(
