@@ -2,6 +2,7 @@
 //! every bad body is a 4xx that says where it went wrong.
 
 use axum::{
+    body::Bytes,
     extract::{FromRequest, Request},
     http::header,
 };
@@ -44,40 +45,86 @@ impl FromRequest<AppState> for BatchBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let mime = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|m| m.trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        let ndjson = matches!(
-            mime.as_str(),
-            "application/x-ndjson" | "application/jsonl" | "application/ndjson"
-        );
-        if !ndjson && mime != "application/json" {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let limit = state.config().batch_body_limit;
-        let bytes = axum::body::to_bytes(request.into_body(), limit)
-            .await
-            .map_err(|_| ApiError::TooLarge(limit))?;
-        if !ndjson {
-            return parse(&bytes).map(BatchBody);
-        }
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|e| ApiError::MalformedJson(format!("the body is not UTF-8: {e}")))?;
-        let records = text
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(i, line)| {
-                serde_json::from_str(line)
-                    .map_err(|e| ApiError::MalformedJson(format!("line {}: {e}", i + 1)))
-            })
-            .collect::<Result<Vec<serde_json::Value>, _>>()?;
-        Ok(BatchBody(serde_json::Value::Array(records)))
+        let (bytes, ndjson) = batch_bytes(request, state).await?;
+        batch_value(&bytes, ndjson).map(BatchBody)
     }
+}
+
+/// A batch like [`BatchBody`], deserialized straight into records. Going through a `Value` and
+/// then tracking every field's path cost about 11 % of the server's CPU under the usage bench,
+/// twice what one plain pass does; so the bytes are parsed once without paths, and only a batch
+/// that fails is parsed again the slow way, which gives exactly the errors of [`BatchBody`]
+/// and [`from_value`]: a 400 for malformed JSON anywhere, else `[i].field`.
+pub struct Batch<T>(pub Vec<T>);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Batch<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (bytes, ndjson) = batch_bytes(request, state).await?;
+        batch(&bytes, ndjson).map(Batch)
+    }
+}
+
+fn batch<T: DeserializeOwned>(bytes: &[u8], ndjson: bool) -> Result<Vec<T>, ApiError> {
+    let parsed = if ndjson {
+        ndjson_lines(bytes)?
+            .map(|(_, line)| serde_json::from_str(line))
+            .collect()
+    } else {
+        serde_json::from_slice(bytes)
+    };
+    match parsed {
+        Ok(records) => Ok(records),
+        Err(_) => from_value(batch_value(bytes, ndjson)?),
+    }
+}
+
+/// The body of a batch request, and whether it is NDJSON.
+async fn batch_bytes(request: Request, state: &AppState) -> Result<(Bytes, bool), ApiError> {
+    let mime = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let ndjson = matches!(
+        mime.as_str(),
+        "application/x-ndjson" | "application/jsonl" | "application/ndjson"
+    );
+    if !ndjson && mime != "application/json" {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let limit = state.config().batch_body_limit;
+    let bytes = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::TooLarge(limit))?;
+    Ok((bytes, ndjson))
+}
+
+/// A batch body as one JSON value: the array itself, or the array of an NDJSON body's lines.
+fn batch_value(bytes: &[u8], ndjson: bool) -> Result<serde_json::Value, ApiError> {
+    if !ndjson {
+        return parse(bytes);
+    }
+    let records = ndjson_lines(bytes)?
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| ApiError::MalformedJson(format!("line {}: {e}", i + 1)))
+        })
+        .collect::<Result<Vec<serde_json::Value>, _>>()?;
+    Ok(serde_json::Value::Array(records))
+}
+
+/// The non-blank lines of an NDJSON body with their (0-based) line numbers.
+fn ndjson_lines(bytes: &[u8]) -> Result<impl Iterator<Item = (usize, &str)>, ApiError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ApiError::MalformedJson(format!("the body is not UTF-8: {e}")))?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty()))
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -180,6 +227,34 @@ mod tests {
     fn unknown_fields_are_refused_by_name() {
         let err = parse::<Input>(br#"{"name":"x","inner":{"quantity":1},"extra":1}"#).unwrap_err();
         assert_eq!(field_of(err), "extra");
+    }
+
+    #[test]
+    fn a_batch_fails_as_its_raw_value_would() {
+        let good = br#"[{"name":"a","inner":{"quantity":1}},{"name":"b","inner":{"quantity":2}}]"#;
+        assert_eq!(batch::<Input>(good, false).unwrap().len(), 2);
+        let lines = b"{\"name\":\"a\",\"inner\":{\"quantity\":1}}\n\n{\"name\":\"b\"}\n";
+        assert_eq!(
+            field_of(batch::<Input>(lines, true).unwrap_err()),
+            "[1].inner"
+        );
+
+        let extra =
+            br#"[{"name":"a","inner":{"quantity":1}},{"name":"b","inner":{"quantity":1},"x":0}]"#;
+        assert_eq!(field_of(batch::<Input>(extra, false).unwrap_err()), "[1].x");
+        assert_eq!(
+            field_of(batch::<Input>(br#"{"name":"a"}"#, false).unwrap_err()),
+            "body"
+        );
+        // A data fault early does not hide malformed JSON later.
+        assert!(matches!(
+            batch::<Input>(br#"[{"name":1}, {"#, false),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            batch::<Input>(b"{\"name\":1}\n{", true),
+            Err(ApiError::MalformedJson(m)) if m.starts_with("line 2")
+        ));
     }
 
     #[test]

@@ -5,27 +5,29 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use sqlx::Executor;
 use tollgate_core::{AlertId, BudgetId, CustomerId, SubscriptionId, TenantId};
 
 use crate::{
-    Result, StoreError, Tx,
+    Dialect, Result, StoreError, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros},
     sql::{Params, rows_per_statement},
 };
 
-/// A validated usage record, flattened to columns.
+/// A validated usage record, flattened to columns; its text borrows from the record, since a
+/// batch's thousands of copies would only be made to be bound and dropped.
 #[derive(Debug, Clone)]
-pub struct UsageRow {
-    pub record_id: String,
+pub struct UsageRow<'a> {
+    pub record_id: &'a str,
     pub subscription_id: SubscriptionId,
     pub meter: String,
-    pub resource_id: String,
-    pub region: String,
+    pub resource_id: &'a str,
+    pub region: &'a str,
     pub quantity: String,
-    pub unit: String,
+    pub unit: &'a str,
     pub cost_minor: i64,
-    pub currency: String,
+    pub currency: &'a str,
     pub usage_start: DateTime<Utc>,
     pub usage_end: DateTime<Utc>,
 }
@@ -136,48 +138,87 @@ fn alert(row: &sqlx::any::AnyRow) -> Result<AlertRow> {
     })
 }
 
+/// The multi-row insert of `rows` into `usage_records` that skips ids already stored,
+/// answering the ids it wrote if `returning`.
+fn usage_insert<'q>(
+    dialect: Dialect,
+    tenant: &'q str,
+    at: i64,
+    rows: &'q [UsageRow<'q>],
+    returning: bool,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let sql = format!(
+        "INSERT INTO usage_records (tenant_id, received_at, record_id, subscription_id, meter, \
+         resource_id, region, quantity, unit, cost_minor, currency, usage_start, usage_end) \
+         VALUES {} ON CONFLICT (tenant_id, record_id) DO NOTHING{}",
+        Params::new(dialect).rows(rows.len(), 13),
+        if returning {
+            " RETURNING record_id"
+        } else {
+            ""
+        }
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in rows {
+        query = query
+            .bind(tenant)
+            .bind(at)
+            .bind(r.record_id)
+            .bind(r.subscription_id.to_string())
+            .bind(&r.meter)
+            .bind(r.resource_id)
+            .bind(r.region)
+            .bind(&r.quantity)
+            .bind(r.unit)
+            .bind(r.cost_minor)
+            .bind(r.currency)
+            .bind(micros(r.usage_start))
+            .bind(micros(r.usage_end));
+    }
+    query
+}
+
 impl Tx {
-    /// Inserts the records whose `record_id` the tenant does not have yet and answers those
-    /// ids; a re-sent record is left as it was. Within `rows`, the first of a repeated id wins.
+    /// Inserts the records whose `record_id` the tenant does not have yet and answers, row by
+    /// row, whether it was new; a re-sent record is left as it was. Within `rows`, the first of
+    /// a repeated id wins.
     pub async fn insert_usage_records(
         &mut self,
         tenant: TenantId,
-        rows: &[UsageRow],
+        rows: &[UsageRow<'_>],
         at: DateTime<Utc>,
-    ) -> Result<HashSet<String>> {
-        let mut inserted = HashSet::with_capacity(rows.len());
+    ) -> Result<Vec<bool>> {
+        let mut fresh = Vec::with_capacity(rows.len());
         let tenant = tenant.to_string();
         let at = micros(at);
         for chunk in rows.chunks(rows_per_statement(13, 0)) {
-            let sql = format!(
-                "INSERT INTO usage_records (tenant_id, received_at, record_id, subscription_id, \
-                 meter, resource_id, region, quantity, unit, cost_minor, currency, usage_start, \
-                 usage_end) VALUES {} \
-                 ON CONFLICT (tenant_id, record_id) DO NOTHING RETURNING record_id",
-                Params::new(self.dialect).rows(chunk.len(), 13)
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for r in chunk {
-                query = query
-                    .bind(tenant.as_str())
-                    .bind(at)
-                    .bind(&r.record_id)
-                    .bind(r.subscription_id.to_string())
-                    .bind(&r.meter)
-                    .bind(&r.resource_id)
-                    .bind(&r.region)
-                    .bind(&r.quantity)
-                    .bind(&r.unit)
-                    .bind(r.cost_minor)
-                    .bind(&r.currency)
-                    .bind(micros(r.usage_start))
-                    .bind(micros(r.usage_end));
+            // Re-sent records are rare, and `RETURNING` every new id costs a row decoded
+            // through sqlx per record (the largest result of a usage batch). So the chunk goes in
+            // under a savepoint and only the count is checked; when it falls short, the insert is
+            // undone and repeated with `RETURNING` to learn which records were already stored.
+            self.conn().execute("SAVEPOINT usage_records").await?;
+            let all_new = usage_insert(self.dialect, &tenant, at, chunk, false)
+                .execute(self.conn())
+                .await?
+                .rows_affected()
+                == chunk.len() as u64;
+            if all_new {
+                self.conn().execute("RELEASE usage_records").await?;
+                fresh.resize(fresh.len() + chunk.len(), true);
+                continue;
             }
-            for row in query.fetch_all(self.conn()).await? {
+            self.conn().execute("ROLLBACK TO usage_records").await?;
+            self.conn().execute("RELEASE usage_records").await?;
+            let mut inserted = HashSet::with_capacity(chunk.len());
+            for row in usage_insert(self.dialect, &tenant, at, chunk, true)
+                .fetch_all(self.conn())
+                .await?
+            {
                 inserted.insert(row.text("record_id")?);
             }
+            fresh.extend(chunk.iter().map(|r| inserted.remove(r.record_id)));
         }
-        Ok(inserted)
+        Ok(fresh)
     }
 
     /// Adds each bucket's cost to its hourly aggregate and answers the buckets' new totals.

@@ -238,17 +238,25 @@ pub fn parse_batch(inputs: Vec<UsageRecordInput>) -> Result<Vec<UsageRecord>, Ve
     if inputs.is_empty() {
         return Err(vec![FieldError::new("records", "must not be empty")]);
     }
+    // Ids are borrowed from the inputs, so finding repeats copies none of them.
+    let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(inputs.len());
+    let repeats: Vec<Option<usize>> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, input)| {
+            let first = *first_seen.entry(input.record_id.trim()).or_insert(index);
+            (first != index).then_some(first)
+        })
+        .collect();
+    drop(first_seen);
     let mut errors = Vec::new();
     let mut records = Vec::with_capacity(inputs.len());
-    let mut first_seen: HashMap<String, usize> = HashMap::with_capacity(inputs.len());
-    for (index, input) in inputs.into_iter().enumerate() {
-        if let Some(first) = first_seen.get(input.record_id.trim()) {
+    for (index, (input, repeat)) in inputs.into_iter().zip(repeats).enumerate() {
+        if let Some(first) = repeat {
             errors.push(FieldError::new(
                 format!("[{index}].record_id"),
                 format_args!("repeats the record_id of record {first}"),
             ));
-        } else {
-            first_seen.insert(input.record_id.trim().to_owned(), index);
         }
         match input.parse() {
             Ok(record) => records.push(record),

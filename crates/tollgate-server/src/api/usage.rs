@@ -29,7 +29,7 @@ use super::{
 use crate::{
     ctx::{Acting, Ctx, WriteFacts, audit_as},
     error::{ApiError, ApiResult},
-    json::{BatchBody, from_value},
+    json::Batch,
 };
 
 /// How far back a new series looks for other subscriptions' use of the same meter.
@@ -70,9 +70,10 @@ type Bucket<'a> = (SubscriptionId, &'a str, DateTime<Utc>, &'a str, NaiveDate);
     )),
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
     responses((status = 200, body = IngestOut), (status = 422, body = crate::error::Problem)))]
-pub async fn ingest(ctx: Ctx<WriteFacts>, BatchBody(body): BatchBody) -> ApiResult<Response> {
-    // Parsed as JSON first, so a syntax error is a 400 whatever the body's shape.
-    let inputs: Vec<UsageRecordInput> = from_value(body)?;
+pub async fn ingest(
+    ctx: Ctx<WriteFacts>,
+    Batch(inputs): Batch<UsageRecordInput>,
+) -> ApiResult<Response> {
     let records = parse_batch(inputs).map_err(ApiError::Invalid)?;
     let mut tx = ctx.begin().await?;
     let out = ingest_records(&ctx, &mut tx, &records).await?;
@@ -93,15 +94,15 @@ pub async fn ingest_records(
     let (rows, owners): (Vec<UsageRow>, Vec<CustomerId>) =
         resolve(tx, tenant, records).await?.into_iter().unzip();
     let tz = budgets::tenant_tz(tx, tenant).await?;
-    let mut fresh = tx.insert_usage_records(tenant, &rows, now).await?;
+    let fresh = tx.insert_usage_records(tenant, &rows, now).await?;
 
     // Records are summed per bucket first, so the work per record is one map update; the
     // aggregates' keys are made once per bucket.
     let mut buckets: HashMap<Bucket, (CustomerId, i64)> = HashMap::new();
     let mut series = Series::new();
     let (mut accepted, mut duplicates) = (0u32, 0u32);
-    for (row, owner) in rows.iter().zip(&owners) {
-        if !fresh.remove(&row.record_id) {
+    for ((row, owner), fresh) in rows.iter().zip(&owners).zip(fresh) {
+        if !fresh {
             duplicates += 1;
             continue;
         }
@@ -109,15 +110,15 @@ pub async fn ingest_records(
         let hour = hour_of(row.usage_start);
         let day = row.usage_start.with_timezone(&tz).date_naive();
         let bucket = buckets
-            .entry((row.subscription_id, &row.meter, hour, &row.currency, day))
+            .entry((row.subscription_id, &row.meter, hour, row.currency, day))
             .or_insert((*owner, 0));
         bucket.1 = add(bucket.1, row.cost_minor)?;
         series
-            .entry((row.subscription_id, &row.meter, &row.currency))
+            .entry((row.subscription_id, &row.meter, row.currency))
             .or_default()
             .entry(hour)
             .or_default()
-            .insert(&row.region);
+            .insert(row.region);
     }
 
     // Each aggregate row is written once, in key order, so concurrent batches lock shared rows
@@ -215,11 +216,11 @@ pub async fn ingest_records(
 
 /// Finds every record's subscription (answered with its owner) and converts its cost to minor
 /// units; any record that fails is reported by position and nothing is written.
-async fn resolve(
+async fn resolve<'a>(
     tx: &mut Tx,
     tenant: TenantId,
-    records: &[UsageRecord],
-) -> ApiResult<Vec<(UsageRow, CustomerId)>> {
+    records: &'a [UsageRecord],
+) -> ApiResult<Vec<(UsageRow<'a>, CustomerId)>> {
     let (mut ids, mut vendor_ids) = (BTreeSet::new(), BTreeSet::new());
     for r in records {
         match &r.subscription {
@@ -257,15 +258,15 @@ async fn resolve(
         {
             rows.push((
                 UsageRow {
-                    record_id: r.record_id.clone(),
+                    record_id: &r.record_id,
                     subscription_id,
                     meter: r.meter.to_string(),
-                    resource_id: r.resource_id.clone(),
-                    region: r.region.clone(),
+                    resource_id: &r.resource_id,
+                    region: &r.region,
                     quantity: r.quantity.to_string(),
-                    unit: r.unit.clone(),
+                    unit: &r.unit,
                     cost_minor,
-                    currency: r.cost.currency.code().to_owned(),
+                    currency: r.cost.currency.code(),
                     usage_start: r.usage_start,
                     usage_end: r.usage_end,
                 },
