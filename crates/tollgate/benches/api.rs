@@ -396,6 +396,9 @@ struct Measurement {
     latency: Histogram<u64>,
     errors: u64,
     seconds: f64,
+    /// The server process's CPU seconds (user + system) over the measured window, when it
+    /// runs in a process of its own.
+    server_cpu: Option<f64>,
 }
 
 impl Measurement {
@@ -404,6 +407,7 @@ impl Measurement {
             latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             errors: 0,
             seconds,
+            server_cpu: None,
         }
     }
 
@@ -430,6 +434,18 @@ impl Measurement {
         self.latency.len() as f64 / self.seconds
     }
 
+    /// The server's CPU milliseconds per successful request: unlike requests per second, it
+    /// hardly moves with what else the machine is doing.
+    #[expect(clippy::cast_precision_loss, reason = "counts far below 2^53")]
+    fn cpu_ms_per_request(&self) -> String {
+        match self.server_cpu {
+            Some(seconds) if !self.latency.is_empty() => {
+                format!("{:.2}", seconds * 1000.0 / self.latency.len() as f64)
+            }
+            _ => "–".to_owned(),
+        }
+    }
+
     fn ms(&self, quantile: f64) -> String {
         #[expect(clippy::cast_precision_loss, reason = "latencies far below 2^53 µs")]
         let ms = self.latency.value_at_quantile(quantile) as f64 / 1000.0;
@@ -449,16 +465,38 @@ impl Report {
     }
 }
 
+/// CPU seconds (user + system) the process has used so far, from `/proc/<pid>/stat`, in the
+/// kernel's USER_HZ ticks of 1/100 s.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces; utime and
+    // stime are the 14th and 15th fields of the line, so the 12th and 13th after it.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 /// Closed loop: `concurrency` clients send back to back; only requests started after the
-/// warm-up and before the end are recorded.
+/// warm-up and before the end are recorded, and the server's CPU (`server_pid`) is read at the
+/// same two instants.
 async fn max_throughput(
     api: &Api,
     scenario: &Scenario,
     fixture: &Arc<Fixture>,
     options: &Options,
+    server_pid: Option<u32>,
 ) -> Measurement {
     let warm_until = Instant::now() + Duration::from_secs(options.warmup);
     let until = warm_until + Duration::from_secs(options.duration);
+    let cpu = server_pid.map(|pid| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(warm_until.into()).await;
+            let start = cpu_seconds(pid)?;
+            tokio::time::sleep_until(until.into()).await;
+            Some(cpu_seconds(pid)? - start)
+        })
+    });
     let report = Arc::new(Report::default());
     let clients: Vec<_> = (0..options.concurrency)
         .map(|_| {
@@ -486,6 +524,9 @@ async fn max_throughput(
     let mut total = Measurement::new(options.duration as f64);
     for client in clients {
         total.merge(&client.await.expect("client task"));
+    }
+    if let Some(cpu) = cpu {
+        total.server_cpu = cpu.await.expect("CPU sampling task");
     }
     total
 }
@@ -690,12 +731,13 @@ struct Row {
 async fn measure(
     api: &Api,
     server: &'static str,
+    server_pid: Option<u32>,
     scenario: &Scenario,
     fixture: &Arc<Fixture>,
     options: &Options,
 ) -> Row {
     eprintln!("{}: {server}: closed loop…", scenario.name);
-    let max = max_throughput(api, scenario, fixture, options).await;
+    let max = max_throughput(api, scenario, fixture, options, server_pid).await;
     let half_target = max.rate() / 2.0;
     eprintln!(
         "{}: {server}: {:.0} req/s; fixed rate {half_target:.0} req/s…",
@@ -718,16 +760,16 @@ fn print_table(rows: &[Row], options: &Options) {
         options.concurrency, options.warmup, options.duration, options.half_duration
     );
     println!(
-        "| scenario | server | req/s | p50 ms | p99 ms | p99.9 ms | vs bare | half load req/s (achieved) | p50 ms | p99 ms | errors |"
+        "| scenario | server | req/s | p50 ms | p99 ms | p99.9 ms | vs bare | server CPU ms/req | half load req/s (achieved) | p50 ms | p99 ms | errors |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let bare = rows
             .iter()
             .find(|r| r.scenario == row.scenario && r.server == "bare axum")
             .map_or(f64::NAN, |r| r.max.rate());
         println!(
-            "| {} | {} | {:.0} | {} | {} | {} | {:.1} % | {:.0} ({:.0}) | {} | {} | {} |",
+            "| {} | {} | {:.0} | {} | {} | {} | {:.1} % | {} | {:.0} ({:.0}) | {} | {} | {} |",
             row.scenario,
             row.server,
             row.max.rate(),
@@ -735,6 +777,7 @@ fn print_table(rows: &[Row], options: &Options) {
             row.max.ms(0.99),
             row.max.ms(0.999),
             100.0 * row.max.rate() / bare,
+            row.max.cpu_ms_per_request(),
             row.half_target,
             row.half.rate(),
             row.half.ms(0.5),
@@ -788,12 +831,21 @@ fn main() -> anyhow::Result<()> {
         rows.push(runtime.block_on(measure(
             &bare,
             "bare axum",
+            None,
             scenario,
             &fixtures[0],
             &options,
         )));
         for ((label, server), fixture) in servers.iter().zip(&fixtures) {
-            rows.push(runtime.block_on(measure(&server.api, label, scenario, fixture, &options)));
+            let pid = Some(server.child.id());
+            rows.push(runtime.block_on(measure(
+                &server.api,
+                label,
+                pid,
+                scenario,
+                fixture,
+                &options,
+            )));
         }
     }
     drop(servers);
