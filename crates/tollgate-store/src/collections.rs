@@ -1,13 +1,14 @@
 //! Collections facts (invoices, voids, credit notes, payments, refunds, chargebacks) and the ordered
 //! log of what changed each customer's account, from which the core engine rebuilds it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use sqlx::any::AnyRow;
 use tollgate_core::{
-    CreditNoteId, Currency, CustomerId, DisputeId, InvoiceId, Money, PaymentId, RefundId, TenantId,
+    CreditNoteId, Currency, CustomerId, DisputeId, InvoiceId, Money, PaymentId, RefundId,
+    SubscriptionId, TenantId,
     collections::{
         Account, AccountFact, AgingReport, AllocationRequest, Buckets, Chargeback, CreditNote,
         CustomerAging, Invoice, InvoiceLine, InvoiceVoid, Payment, Refund, bucket_edges,
@@ -15,9 +16,10 @@ use tollgate_core::{
 };
 
 use crate::{
-    Result, StoreError, Tx,
+    Dialect, Result, StoreError, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros},
+    sql::{Params, rows_per_statement},
 };
 
 const INVOICE_COLUMNS: &str = "i.id, i.customer_id, i.number, i.currency, i.total_minor, \
@@ -32,6 +34,51 @@ const UNIQUE: &[(&str, &str, &str)] = &[(
     "invoices.tenant_id, invoices.number",
     "number",
 )];
+
+/// Customers (or accounts) per statement when many are read or locked at once.
+const ACCOUNTS_PER_STATEMENT: usize = 500;
+
+/// One customer's account in one currency.
+pub type AccountKey = (CustomerId, Currency);
+
+/// Picks a few accounts' rows: the tenant's, of their customers and their currencies. A
+/// statement may return rows of a customer in another account's currency too; callers keep
+/// only the accounts they asked for.
+struct AccountsFilter {
+    /// The tenant, then each customer, then each currency: the order the placeholders are in.
+    values: Vec<String>,
+    customers: usize,
+}
+
+impl AccountsFilter {
+    fn new(tenant: TenantId, accounts: &[AccountKey]) -> Self {
+        let mut customers: Vec<String> = accounts.iter().map(|(c, _)| c.to_string()).collect();
+        customers.sort_unstable();
+        customers.dedup();
+        let mut currencies: Vec<String> = accounts.iter().map(|(_, c)| c.to_string()).collect();
+        currencies.sort_unstable();
+        currencies.dedup();
+        let count = customers.len();
+        let mut values = vec![tenant.to_string()];
+        values.extend(customers);
+        values.extend(currencies);
+        Self {
+            values,
+            customers: count,
+        }
+    }
+
+    /// The condition on the named columns, with placeholders for [`AccountsFilter::values`].
+    fn sql(&self, dialect: Dialect, tenant: &str, customer: &str, currency: &str) -> String {
+        let mut p = Params::new(dialect);
+        format!(
+            "{tenant} = {} AND {customer} IN ({}) AND {currency} IN ({})",
+            p.next(),
+            p.list(self.customers),
+            p.list(self.values.len() - 1 - self.customers)
+        )
+    }
+}
 
 /// Where an invoice stands, derived from the facts about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,56 +200,198 @@ fn payment_row(row: &AnyRow, allocations: Vec<AllocationRequest>) -> Result<Paym
 }
 
 impl Tx {
-    /// Stores an invoice (open in full) and enters it in its customer's account log.
-    pub async fn insert_invoice(
+    /// Locks the tenant's customers among `ids` until the transaction ends (on PostgreSQL, in id
+    /// order, as one customer's writers lock it) and returns those the tenant has.
+    pub async fn lock_customers(
         &mut self,
         tenant: TenantId,
-        invoice: &Invoice,
+        ids: &[CustomerId],
+    ) -> Result<HashSet<CustomerId>> {
+        let lock = format!(" ORDER BY id{}", self.dialect.for_update());
+        self.rows_by_id("id FROM customers", &lock, tenant, ids)
+            .await?
+            .iter()
+            .map(|row| row.parsed("id"))
+            .collect()
+    }
+
+    /// The customer of each of the tenant's subscriptions among `ids` (which invoice lines
+    /// name); an id the tenant does not have is left out.
+    pub async fn subscription_customers(
+        &mut self,
+        tenant: TenantId,
+        ids: &[SubscriptionId],
+    ) -> Result<HashMap<SubscriptionId, CustomerId>> {
+        self.rows_by_id("id, customer_id FROM subscriptions", "", tenant, ids)
+            .await?
+            .iter()
+            .map(|row| Ok((row.parsed("id")?, row.parsed("customer_id")?)))
+            .collect()
+    }
+
+    /// `SELECT {what} WHERE tenant_id = … AND id IN (…){tail}` for the distinct `ids` in id
+    /// order, a few hundred per statement.
+    async fn rows_by_id(
+        &mut self,
+        what: &str,
+        tail: &str,
+        tenant: TenantId,
+        ids: &[impl ToString],
+    ) -> Result<Vec<AnyRow>> {
+        let mut ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut rows = Vec::new();
+        for chunk in ids.chunks(ACCOUNTS_PER_STATEMENT) {
+            let mut p = Params::new(self.dialect);
+            let sql = format!(
+                "SELECT {what} WHERE tenant_id = {} AND id IN ({}){tail}",
+                p.next(),
+                p.list(chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            for id in chunk {
+                query = query.bind(id);
+            }
+            rows.extend(query.fetch_all(self.conn()).await?);
+        }
+        Ok(rows)
+    }
+
+    /// Stores invoices (open in full) and enters each in its customer's account log, in the
+    /// order given. Multi-row statements: on PostgreSQL every statement is a round trip, and
+    /// one per invoice, line and log entry made an import of many invoices wait on the network.
+    /// Callers hold each customer's row lock, so the log's next numbers are not raced.
+    pub async fn insert_invoices(
+        &mut self,
+        tenant: TenantId,
+        invoices: &[Invoice],
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let total = minor(invoice.total)?;
-        sqlx::query(
-            "INSERT INTO invoices (id, tenant_id, customer_id, number, currency, total_minor, \
-             open_minor, issued_at, due_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(invoice.id.to_string())
-        .bind(tenant.to_string())
-        .bind(invoice.customer_id.to_string())
-        .bind(&invoice.number)
-        .bind(invoice.currency.to_string())
-        .bind(total)
-        .bind(total)
-        .bind(micros(invoice.issued_at))
-        .bind(micros(invoice.due_at))
-        .bind(micros(at))
-        .execute(self.conn())
-        .await
-        .map_err(|e| StoreError::unique(e, UNIQUE))?;
-        for (position, line) in invoice.lines.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO invoice_lines (invoice_id, position, description, subscription_id, \
-                 quantity, amount_minor) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(invoice.id.to_string())
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .bind(&line.description)
-            .bind(line.subscription_id.map(|s| s.to_string()))
-            .bind(line.quantity.to_string())
-            .bind(minor(line.amount)?)
-            .execute(self.conn())
-            .await?;
+        let t = tenant.to_string();
+        let created = micros(at);
+        for chunk in invoices.chunks(rows_per_statement(10, 0)) {
+            let sql = format!(
+                "INSERT INTO invoices (id, tenant_id, customer_id, number, currency, total_minor, \
+                 open_minor, issued_at, due_at, created_at) VALUES {}",
+                Params::new(self.dialect).rows(chunk.len(), 10)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for invoice in chunk {
+                let total = minor(invoice.total)?;
+                query = query
+                    .bind(invoice.id.to_string())
+                    .bind(&t)
+                    .bind(invoice.customer_id.to_string())
+                    .bind(&invoice.number)
+                    .bind(invoice.currency.to_string())
+                    .bind(total)
+                    .bind(total)
+                    .bind(micros(invoice.issued_at))
+                    .bind(micros(invoice.due_at))
+                    .bind(created);
+            }
+            query
+                .execute(self.conn())
+                .await
+                .map_err(|e| StoreError::unique(e, UNIQUE))?;
         }
-        self.log_fact(
-            tenant,
-            invoice.customer_id,
-            invoice.currency,
-            FactKind::Invoice,
-            &invoice.id.to_string(),
-            at,
-        )
-        .await
-        .map(drop)
+        let lines: Vec<(InvoiceId, i64, &InvoiceLine)> = invoices
+            .iter()
+            .flat_map(|invoice| {
+                invoice.lines.iter().enumerate().map(|(position, line)| {
+                    (
+                        invoice.id,
+                        i64::try_from(position).unwrap_or(i64::MAX),
+                        line,
+                    )
+                })
+            })
+            .collect();
+        for chunk in lines.chunks(rows_per_statement(6, 0)) {
+            let sql = format!(
+                "INSERT INTO invoice_lines (invoice_id, position, description, subscription_id, \
+                 quantity, amount_minor) VALUES {}",
+                Params::new(self.dialect).rows(chunk.len(), 6)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (invoice, position, line) in chunk {
+                query = query
+                    .bind(invoice.to_string())
+                    .bind(*position)
+                    .bind(&line.description)
+                    .bind(line.subscription_id.map(|s| s.to_string()))
+                    .bind(line.quantity.to_string())
+                    .bind(minor(line.amount)?);
+            }
+            query.execute(self.conn()).await?;
+        }
+        let accounts: Vec<AccountKey> = invoices
+            .iter()
+            .map(|i| (i.customer_id, i.currency))
+            .collect();
+        let mut seqs = self.last_fact_seqs(tenant, &accounts).await?;
+        let facts: Vec<(&Invoice, i64)> = invoices
+            .iter()
+            .map(|invoice| {
+                let seq = seqs
+                    .entry((invoice.customer_id, invoice.currency))
+                    .or_insert(0);
+                *seq += 1;
+                (invoice, *seq)
+            })
+            .collect();
+        for chunk in facts.chunks(rows_per_statement(7, 0)) {
+            let sql = format!(
+                "INSERT INTO account_facts (tenant_id, customer_id, currency, seq, kind, ref_id, \
+                 created_at) VALUES {}",
+                Params::new(self.dialect).rows(chunk.len(), 7)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (invoice, seq) in chunk {
+                query = query
+                    .bind(&t)
+                    .bind(invoice.customer_id.to_string())
+                    .bind(invoice.currency.to_string())
+                    .bind(*seq)
+                    .bind(FactKind::Invoice.as_str())
+                    .bind(invoice.id.to_string())
+                    .bind(created);
+            }
+            query.execute(self.conn()).await?;
+        }
+        Ok(())
+    }
+
+    /// The last place taken in each of `accounts`' logs; an account with no facts is left out.
+    async fn last_fact_seqs(
+        &mut self,
+        tenant: TenantId,
+        accounts: &[AccountKey],
+    ) -> Result<HashMap<AccountKey, i64>> {
+        let mut accounts = accounts.to_vec();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let mut last = HashMap::new();
+        for chunk in accounts.chunks(ACCOUNTS_PER_STATEMENT) {
+            let filter = AccountsFilter::new(tenant, chunk);
+            let sql = format!(
+                "SELECT customer_id, currency, MAX(seq) AS seq FROM account_facts WHERE {} \
+                 GROUP BY customer_id, currency",
+                filter.sql(self.dialect, "tenant_id", "customer_id", "currency")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for value in &filter.values {
+                query = query.bind(value);
+            }
+            for row in query.fetch_all(self.conn()).await? {
+                last.insert(
+                    (row.parsed("customer_id")?, row.parsed("currency")?),
+                    row.int("seq")?,
+                );
+            }
+        }
+        Ok(last)
     }
 
     pub async fn invoice(&mut self, tenant: TenantId, id: InvoiceId) -> Result<InvoiceRow> {
@@ -323,14 +512,10 @@ impl Tx {
         let currencies: HashMap<InvoiceId, Currency> = invoices.iter().copied().collect();
         let mut lines: HashMap<InvoiceId, Vec<InvoiceLine>> = HashMap::new();
         for chunk in invoices.chunks(PER_STATEMENT) {
-            let placeholders = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
             let sql = format!(
                 "SELECT invoice_id, description, subscription_id, quantity, amount_minor \
-                 FROM invoice_lines WHERE invoice_id IN ({placeholders}) \
-                 ORDER BY invoice_id, position"
+                 FROM invoice_lines WHERE invoice_id IN ({}) ORDER BY invoice_id, position",
+                Params::new(self.dialect).list(chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (id, _) in chunk {
@@ -637,28 +822,59 @@ impl Tx {
         customer: CustomerId,
         currency: Currency,
     ) -> Result<Vec<AccountFact>> {
-        let t = tenant.to_string();
-        let c = customer.to_string();
-        let cur = currency.to_string();
-        let log = sqlx::query(
-            "SELECT seq, kind, ref_id FROM account_facts \
-             WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3 ORDER BY seq",
-        )
-        .bind(&t)
-        .bind(&c)
-        .bind(&cur)
-        .fetch_all(self.conn())
-        .await?;
+        let key = (customer, currency);
+        let mut facts = self.accounts_facts(tenant, &[key]).await?;
+        Ok(facts.remove(&key).unwrap_or_default())
+    }
 
-        let sql = format!(
-            "SELECT {INVOICE_COLUMNS} {INVOICE_FROM} \
-             WHERE i.tenant_id = $1 AND i.customer_id = $2 AND i.currency = $3"
-        );
-        let invoice_rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&t)
-            .bind(&c)
-            .bind(&cur)
-            .fetch_all(self.conn())
+    /// The facts of each of `accounts`, in the order they were recorded, read for a few hundred
+    /// accounts per statement; an account with no facts is left out.
+    pub async fn accounts_facts(
+        &mut self,
+        tenant: TenantId,
+        accounts: &[AccountKey],
+    ) -> Result<HashMap<AccountKey, Vec<AccountFact>>> {
+        let mut accounts = accounts.to_vec();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let mut facts = HashMap::new();
+        for chunk in accounts.chunks(ACCOUNTS_PER_STATEMENT) {
+            self.some_accounts_facts(tenant, chunk, &mut facts).await?;
+        }
+        Ok(facts)
+    }
+
+    async fn some_accounts_facts(
+        &mut self,
+        tenant: TenantId,
+        accounts: &[AccountKey],
+        facts: &mut HashMap<AccountKey, Vec<AccountFact>>,
+    ) -> Result<()> {
+        let wanted: HashSet<AccountKey> = accounts.iter().copied().collect();
+        let filter = AccountsFilter::new(tenant, accounts);
+        let dialect = self.dialect;
+        let condition = |tenant: &str, customer: &str, currency: &str| {
+            filter.sql(dialect, tenant, customer, currency)
+        };
+        let log = self
+            .fetch_filtered(
+                format!(
+                    "SELECT customer_id, currency, seq, kind, ref_id FROM account_facts \
+                     WHERE {} ORDER BY customer_id, currency, seq",
+                    condition("tenant_id", "customer_id", "currency")
+                ),
+                &filter,
+            )
+            .await?;
+
+        let invoice_rows = self
+            .fetch_filtered(
+                format!(
+                    "SELECT {INVOICE_COLUMNS} {INVOICE_FROM} WHERE {}",
+                    condition("i.tenant_id", "i.customer_id", "i.currency")
+                ),
+                &filter,
+            )
             .await?;
         let invoices: HashMap<InvoiceId, InvoiceRow> = self
             .with_lines(&invoice_rows)
@@ -667,58 +883,59 @@ impl Tx {
             .map(|row| (row.invoice.id, row))
             .collect();
 
-        let notes = sqlx::query(
-            "SELECT n.id, n.invoice_id, n.amount_minor, n.reason, n.issued_at FROM credit_notes n \
-             JOIN invoices i ON i.id = n.invoice_id \
-             WHERE n.tenant_id = $1 AND i.customer_id = $2 AND n.currency = $3",
-        )
-        .bind(&t)
-        .bind(&c)
-        .bind(&cur)
-        .fetch_all(self.conn())
-        .await?
-        .iter()
-        .map(|r| {
-            let note = CreditNote {
-                id: r.parsed("id")?,
-                invoice_id: r.parsed("invoice_id")?,
-                amount: money(r, "amount_minor", currency)?,
-                issued_at: r.at("issued_at")?,
-                reason: r.text("reason")?,
-            };
-            Ok((note.id, note))
-        })
-        .collect::<Result<HashMap<CreditNoteId, CreditNote>>>()?;
+        let notes = self
+            .fetch_filtered(
+                format!(
+                    "SELECT n.id, n.invoice_id, n.amount_minor, n.currency, n.reason, n.issued_at \
+                     FROM credit_notes n \
+                     JOIN invoices i ON i.id = n.invoice_id AND i.tenant_id = n.tenant_id \
+                     WHERE {}",
+                    condition("i.tenant_id", "i.customer_id", "n.currency")
+                ),
+                &filter,
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                let note = CreditNote {
+                    id: r.parsed("id")?,
+                    invoice_id: r.parsed("invoice_id")?,
+                    amount: money(r, "amount_minor", r.parsed("currency")?)?,
+                    issued_at: r.at("issued_at")?,
+                    reason: r.text("reason")?,
+                };
+                Ok((note.id, note))
+            })
+            .collect::<Result<HashMap<CreditNoteId, CreditNote>>>()?;
 
-        let sql = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments \
-             WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3"
-        );
-        let payment_rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&t)
-            .bind(&c)
-            .bind(&cur)
-            .fetch_all(self.conn())
+        let payment_rows = self
+            .fetch_filtered(
+                format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE {}",
+                    condition("tenant_id", "customer_id", "currency")
+                ),
+                &filter,
+            )
             .await?;
         let mut requested: HashMap<PaymentId, Vec<AllocationRequest>> = HashMap::new();
-        for r in sqlx::query(
-            "SELECT a.payment_id, a.invoice_id, a.amount_minor FROM payment_allocations a \
-             JOIN payments p ON p.id = a.payment_id \
-             WHERE p.tenant_id = $1 AND p.customer_id = $2 AND p.currency = $3 \
-             ORDER BY a.payment_id, a.position",
-        )
-        .bind(&t)
-        .bind(&c)
-        .bind(&cur)
-        .fetch_all(self.conn())
-        .await?
+        for r in self
+            .fetch_filtered(
+                format!(
+                    "SELECT a.payment_id, a.invoice_id, a.amount_minor, p.currency \
+                     FROM payment_allocations a JOIN payments p ON p.id = a.payment_id \
+                     WHERE {} ORDER BY a.payment_id, a.position",
+                    condition("p.tenant_id", "p.customer_id", "p.currency")
+                ),
+                &filter,
+            )
+            .await?
         {
             requested
                 .entry(r.parsed("payment_id")?)
                 .or_default()
                 .push(AllocationRequest {
                     invoice_id: r.parsed("invoice_id")?,
-                    amount: money(&r, "amount_minor", currency)?.amount,
+                    amount: money(&r, "amount_minor", r.parsed("currency")?)?.amount,
                 });
         }
         let mut payments = HashMap::new();
@@ -730,106 +947,132 @@ impl Tx {
             );
         }
 
-        let refunds = sqlx::query(
-            "SELECT r.id, r.payment_id, r.amount_minor, r.refunded_at \
-             FROM refunds r JOIN payments p ON p.id = r.payment_id \
-             WHERE r.tenant_id = $1 AND p.customer_id = $2 AND r.currency = $3",
-        )
-        .bind(&t)
-        .bind(&c)
-        .bind(&cur)
-        .fetch_all(self.conn())
-        .await?
-        .iter()
-        .map(|r| {
-            let refund = Refund {
-                payment_id: r.parsed("payment_id")?,
-                amount: money(r, "amount_minor", currency)?,
-                refunded_at: r.at("refunded_at")?,
-            };
-            Ok((r.parsed("id")?, refund))
-        })
-        .collect::<Result<HashMap<RefundId, Refund>>>()?;
+        let refunds = self
+            .fetch_filtered(
+                format!(
+                    "SELECT r.id, r.payment_id, r.amount_minor, r.currency, r.refunded_at \
+                     FROM refunds r \
+                     JOIN payments p ON p.id = r.payment_id AND p.tenant_id = r.tenant_id \
+                     WHERE {}",
+                    condition("p.tenant_id", "p.customer_id", "r.currency")
+                ),
+                &filter,
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                let refund = Refund {
+                    payment_id: r.parsed("payment_id")?,
+                    amount: money(r, "amount_minor", r.parsed("currency")?)?,
+                    refunded_at: r.at("refunded_at")?,
+                };
+                Ok((r.parsed("id")?, refund))
+            })
+            .collect::<Result<HashMap<RefundId, Refund>>>()?;
 
-        let chargebacks = sqlx::query(
-            "SELECT b.id, b.seq, b.payment_id, b.amount_minor, b.reason, b.status, b.updated_at \
-             FROM chargebacks b JOIN payments p ON p.id = b.payment_id \
-             WHERE b.tenant_id = $1 AND p.customer_id = $2 AND b.currency = $3",
-        )
-        .bind(&t)
-        .bind(&c)
-        .bind(&cur)
-        .fetch_all(self.conn())
-        .await?
-        .iter()
-        .map(|r| {
-            let chargeback = Chargeback {
-                id: r.parsed("id")?,
-                payment_id: r.parsed("payment_id")?,
-                amount: money(r, "amount_minor", currency)?,
-                reason: r.text("reason")?,
-                status: r.parsed("status")?,
-                updated_at: r.at("updated_at")?,
-            };
-            Ok((r.int("seq")?, chargeback))
-        })
-        .collect::<Result<HashMap<i64, Chargeback>>>()?;
+        // A chargeback's reports are told apart by their place in the account's log.
+        let chargebacks = self
+            .fetch_filtered(
+                format!(
+                    "SELECT b.id, b.seq, b.payment_id, b.amount_minor, b.currency, b.reason, \
+                     b.status, b.updated_at, p.customer_id \
+                     FROM chargebacks b \
+                     JOIN payments p ON p.id = b.payment_id AND p.tenant_id = b.tenant_id \
+                     WHERE {}",
+                    condition("p.tenant_id", "p.customer_id", "b.currency")
+                ),
+                &filter,
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                let currency: Currency = r.parsed("currency")?;
+                let chargeback = Chargeback {
+                    id: r.parsed("id")?,
+                    payment_id: r.parsed("payment_id")?,
+                    amount: money(r, "amount_minor", currency)?,
+                    reason: r.text("reason")?,
+                    status: r.parsed("status")?,
+                    updated_at: r.at("updated_at")?,
+                };
+                Ok((
+                    (r.parsed("customer_id")?, currency, r.int("seq")?),
+                    chargeback,
+                ))
+            })
+            .collect::<Result<HashMap<(CustomerId, Currency, i64), Chargeback>>>()?;
 
         let missing = |what: &str, id: &str| {
             StoreError::Corrupt(format!(
                 "account log names {what} {id}, which is not stored"
             ))
         };
-        log.iter()
-            .map(|entry| {
-                let kind = entry.text("kind")?;
-                let ref_id = entry.text("ref_id")?;
-                let fact = match kind.as_str() {
-                    "invoice" | "void" => {
-                        let id: InvoiceId = entry.parsed("ref_id")?;
-                        let row = invoices
-                            .get(&id)
-                            .ok_or_else(|| missing("invoice", &ref_id))?;
-                        if kind == "invoice" {
-                            AccountFact::InvoiceIssued(row.invoice.clone())
-                        } else {
-                            let void = row.void.clone().ok_or_else(|| missing("void", &ref_id))?;
-                            AccountFact::InvoiceVoided(void)
-                        }
+        for entry in &log {
+            let key: AccountKey = (entry.parsed("customer_id")?, entry.parsed("currency")?);
+            if !wanted.contains(&key) {
+                continue;
+            }
+            let kind = entry.text("kind")?;
+            let ref_id = entry.text("ref_id")?;
+            let fact = match kind.as_str() {
+                "invoice" | "void" => {
+                    let id: InvoiceId = entry.parsed("ref_id")?;
+                    let row = invoices
+                        .get(&id)
+                        .ok_or_else(|| missing("invoice", &ref_id))?;
+                    if kind == "invoice" {
+                        AccountFact::InvoiceIssued(row.invoice.clone())
+                    } else {
+                        let void = row.void.clone().ok_or_else(|| missing("void", &ref_id))?;
+                        AccountFact::InvoiceVoided(void)
                     }
-                    "credit_note" => {
-                        let id: CreditNoteId = entry.parsed("ref_id")?;
-                        let note = notes
-                            .get(&id)
-                            .ok_or_else(|| missing("credit note", &ref_id))?;
-                        AccountFact::CreditNoteIssued(note.clone())
-                    }
-                    "payment" => {
-                        let id: PaymentId = entry.parsed("ref_id")?;
-                        let payment = payments
-                            .get(&id)
-                            .ok_or_else(|| missing("payment", &ref_id))?;
-                        AccountFact::PaymentReceived(payment.clone())
-                    }
-                    "refund" => {
-                        let id: RefundId = entry.parsed("ref_id")?;
-                        let refund = refunds.get(&id).ok_or_else(|| missing("refund", &ref_id))?;
-                        AccountFact::PaymentRefunded(refund.clone())
-                    }
-                    "chargeback" => {
-                        let _: DisputeId = entry.parsed("ref_id")?;
-                        let report = chargebacks
-                            .get(&entry.int("seq")?)
-                            .ok_or_else(|| missing("chargeback", &ref_id))?;
-                        AccountFact::Chargeback(report.clone())
-                    }
-                    other => {
-                        return Err(StoreError::Corrupt(format!("account fact kind `{other}`")));
-                    }
-                };
-                Ok(fact)
-            })
-            .collect()
+                }
+                "credit_note" => {
+                    let id: CreditNoteId = entry.parsed("ref_id")?;
+                    let note = notes
+                        .get(&id)
+                        .ok_or_else(|| missing("credit note", &ref_id))?;
+                    AccountFact::CreditNoteIssued(note.clone())
+                }
+                "payment" => {
+                    let id: PaymentId = entry.parsed("ref_id")?;
+                    let payment = payments
+                        .get(&id)
+                        .ok_or_else(|| missing("payment", &ref_id))?;
+                    AccountFact::PaymentReceived(payment.clone())
+                }
+                "refund" => {
+                    let id: RefundId = entry.parsed("ref_id")?;
+                    let refund = refunds.get(&id).ok_or_else(|| missing("refund", &ref_id))?;
+                    AccountFact::PaymentRefunded(refund.clone())
+                }
+                "chargeback" => {
+                    let _: DisputeId = entry.parsed("ref_id")?;
+                    let report = chargebacks
+                        .get(&(key.0, key.1, entry.int("seq")?))
+                        .ok_or_else(|| missing("chargeback", &ref_id))?;
+                    AccountFact::Chargeback(report.clone())
+                }
+                other => {
+                    return Err(StoreError::Corrupt(format!("account fact kind `{other}`")));
+                }
+            };
+            facts.entry(key).or_default().push(fact);
+        }
+        Ok(())
+    }
+
+    /// Runs `sql`, whose placeholders are `filter`'s.
+    async fn fetch_filtered(
+        &mut self,
+        sql: String,
+        filter: &AccountsFilter,
+    ) -> Result<Vec<AnyRow>> {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in &filter.values {
+            query = query.bind(value);
+        }
+        Ok(query.fetch_all(self.conn()).await?)
     }
 
     /// Stores what `account` leaves open on each of its invoices, writing only the invoices
@@ -837,29 +1080,49 @@ impl Tx {
     /// touches a few invoices, so most writes update one row or none however long the
     /// customer's history.
     pub async fn save_open_amounts(&mut self, tenant: TenantId, account: &Account) -> Result<()> {
-        let t = tenant.to_string();
-        let stored = sqlx::query(
-            "SELECT id, open_minor FROM invoices \
-             WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3 AND open_minor <> 0",
-        )
-        .bind(&t)
-        .bind(account.customer_id().to_string())
-        .bind(account.currency().to_string())
-        .fetch_all(self.conn())
-        .await?
-        .iter()
-        .map(|r| Ok((r.parsed::<InvoiceId>("id")?, r.int("open_minor")?)))
-        .collect::<Result<HashMap<InvoiceId, i64>>>()?;
-        let mut wanted: HashMap<InvoiceId, i64> = stored.keys().map(|id| (*id, 0)).collect();
-        for open in account.open_invoices() {
-            wanted.insert(open.invoice_id, minor(open.open)?);
+        self.save_all_open_amounts(tenant, std::slice::from_ref(account))
+            .await
+    }
+
+    /// [`Tx::save_open_amounts`] for many accounts, reading a few hundred per statement.
+    pub async fn save_all_open_amounts(
+        &mut self,
+        tenant: TenantId,
+        accounts: &[Account],
+    ) -> Result<()> {
+        let mut changed: Vec<(InvoiceId, i64)> = Vec::new();
+        for chunk in accounts.chunks(ACCOUNTS_PER_STATEMENT) {
+            let keys: Vec<AccountKey> = chunk
+                .iter()
+                .map(|a| (a.customer_id(), a.currency()))
+                .collect();
+            let filter = AccountsFilter::new(tenant, &keys);
+            let keys: HashSet<AccountKey> = keys.into_iter().collect();
+            let sql = format!(
+                "SELECT id, customer_id, currency, open_minor FROM invoices \
+                 WHERE {} AND open_minor <> 0",
+                filter.sql(self.dialect, "tenant_id", "customer_id", "currency")
+            );
+            let mut stored: HashMap<InvoiceId, i64> = HashMap::new();
+            for r in self.fetch_filtered(sql, &filter).await? {
+                let key: AccountKey = (r.parsed("customer_id")?, r.parsed("currency")?);
+                if keys.contains(&key) {
+                    stored.insert(r.parsed("id")?, r.int("open_minor")?);
+                }
+            }
+            let mut wanted: HashMap<InvoiceId, i64> = stored.keys().map(|id| (*id, 0)).collect();
+            for open in chunk.iter().flat_map(Account::open_invoices) {
+                wanted.insert(open.invoice_id, minor(open.open)?);
+            }
+            changed.extend(
+                wanted
+                    .into_iter()
+                    .filter(|(id, open)| stored.get(id).copied().unwrap_or(0) != *open),
+            );
         }
-        let mut changed: Vec<(InvoiceId, i64)> = wanted
-            .into_iter()
-            .filter(|(id, open)| stored.get(id).copied().unwrap_or(0) != *open)
-            .collect();
         // Invoice order, so concurrent writers lock rows in the same order on PostgreSQL.
         changed.sort_unstable();
+        let t = tenant.to_string();
         for (id, open) in changed {
             sqlx::query("UPDATE invoices SET open_minor = $3 WHERE tenant_id = $1 AND id = $2")
                 .bind(&t)

@@ -451,7 +451,57 @@ async fn a_cleared_payment_releases_orders_held_for_it(app: &TestApp) {
     assert_eq!(after["status"], "active", "{after}");
 }
 
+/// An invoice line names a subscription of the invoice's customer, or the invoice is refused.
+async fn invoice_lines_name_the_customers_own_subscriptions(app: &TestApp) {
+    let ours = app.customer(&app.a, "lines-ours").await;
+    let theirs = app.customer(&app.a, "lines-theirs").await;
+    let subscription = app.subscription(&app.a, &ours, "lines-ours-sub").await;
+    let others = app.subscription(&app.a, &theirs, "lines-theirs-sub").await;
+    let with_line = |number: &str, subscription: &str| {
+        let mut body = invoice_body(&ours, number, "2025-10-01T00:00:00Z", "10.00", "EUR");
+        body["lines"][0]["subscription_id"] = json!(subscription);
+        body
+    };
+    for (number, line, message) in [
+        (
+            "LINES-1",
+            tollgate_core::SubscriptionId::generate().to_string(),
+            "no such subscription",
+        ),
+        ("LINES-2", others.clone(), "belongs to another customer"),
+    ] {
+        let (status, problem) = app
+            .post(
+                "/v1/invoices",
+                app.a.key(Role::Ingest),
+                with_line(number, &line),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(
+            problem["errors"][0]["field"], "lines[0].subscription_id",
+            "{problem}"
+        );
+        assert!(
+            problem["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(message),
+            "{problem}"
+        );
+    }
+    let (status, created) = app
+        .post(
+            "/v1/invoices",
+            app.a.key(Role::Ingest),
+            with_line("LINES-3", &subscription),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+}
+
 on_both_engines!(
+    invoice_lines_name_the_customers_own_subscriptions,
     payments_go_to_the_oldest_invoice_first,
     a_chargeback_reopens_the_most_recently_paid_invoice,
     bad_facts_name_their_field_and_write_nothing,
