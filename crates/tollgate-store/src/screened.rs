@@ -253,19 +253,22 @@ impl Tx {
     }
 
     /// Held orders, of every tenant or of one customer, whose standing decision waited for a
-    /// first payment (hold code `awaiting_first_payment`) that has cleared since: `(tenant, order
-    /// id)` after order id `after`, in id order.
+    /// first payment (hold code `awaiting_first_payment`) that has cleared since, after order
+    /// id `after`, in id order: `(tenant, order id)`, and the last order id looked at (the
+    /// cursor for the next call; None when there is nothing after it).
     pub async fn orders_awaiting_cleared_payment(
         &mut self,
         only: Option<(TenantId, CustomerId)>,
         after: &str,
         limit: u32,
-    ) -> Result<Vec<(TenantId, String)>> {
+    ) -> Result<(Vec<(TenantId, String)>, Option<String>)> {
         let (tenant, customer) = only
             .map(|(t, c)| (t.to_string(), c.to_string()))
             .unwrap_or_default();
+        // The LIKE only narrows the scan to decisions that mention the code anywhere;
+        // `held_for` reads the hold codes themselves.
         let rows = sqlx::query(
-            "SELECT o.tenant_id, o.id FROM orders o \
+            "SELECT o.tenant_id, o.id, d.decision FROM orders o \
              JOIN decisions d ON d.tenant_id = o.tenant_id AND d.id = o.decision_id \
              WHERE o.status = 'held' AND o.id > $1 \
              AND ($2 = '' OR (o.tenant_id = $2 AND o.customer_id = $3)) \
@@ -280,9 +283,16 @@ impl Tx {
         .bind(i64::from(limit))
         .fetch_all(self.conn())
         .await?;
-        rows.iter()
-            .map(|row| Ok((row.parsed("tenant_id")?, row.text("id")?)))
-            .collect()
+        let mut due = Vec::new();
+        let mut last = None;
+        for row in &rows {
+            let id = row.text("id")?;
+            if held_for(row, &["awaiting_first_payment"])? {
+                due.push((row.parsed("tenant_id")?, id.clone()));
+            }
+            last = Some(id);
+        }
+        Ok((due, last))
     }
 
     /// A payment method's facts changed (the PSP verified a bank account): the new facts, and
@@ -329,16 +339,20 @@ impl Tx {
         .await?;
         let mut held = Vec::new();
         for row in &rows {
-            let decision: serde_json::Value = row.json("decision")?;
-            let codes = decision["hold_codes"].as_array();
-            if codes.is_some_and(|codes| {
-                codes
-                    .iter()
-                    .any(|c| c.as_str().is_some_and(|c| hold_codes.contains(&c)))
-            }) {
+            if held_for(row, hold_codes)? {
                 held.push(row.text("id")?);
             }
         }
         Ok(held)
     }
+}
+
+/// Whether the row's `decision` (a stored decision's JSON) holds for one of `hold_codes`.
+fn held_for(row: &sqlx::any::AnyRow, hold_codes: &[&str]) -> Result<bool> {
+    let decision: serde_json::Value = row.json("decision")?;
+    Ok(decision["hold_codes"].as_array().is_some_and(|codes| {
+        codes
+            .iter()
+            .any(|c| c.as_str().is_some_and(|c| hold_codes.contains(&c)))
+    }))
 }

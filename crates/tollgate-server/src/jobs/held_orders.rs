@@ -19,16 +19,16 @@ pub async fn decide_paid(
     let mut moved = 0;
     let mut after = String::new();
     loop {
-        let due = state
+        let (due, last) = state
             .store()
             .read()
             .await?
             .orders_awaiting_cleared_payment(only, &after, PAGE)
             .await?;
-        let Some((_, last)) = due.last() else {
+        let Some(last) = last else {
             return Ok(moved);
         };
-        after.clone_from(last);
+        after = last;
         for (tenant, id) in due {
             let job = Job {
                 tenant,
