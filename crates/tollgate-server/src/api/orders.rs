@@ -375,8 +375,23 @@ pub async fn decide_again(
     id: &str,
     because: &str,
 ) -> ApiResult<bool> {
-    let tenant = who.tenant();
     let mut tx = state.store().begin().await?;
+    let moved = decide_again_in(who, state, &mut tx, id, because).await?;
+    if moved {
+        tx.commit().await?;
+    }
+    Ok(moved)
+}
+
+/// [`decide_again`] inside the caller's transaction.
+async fn decide_again_in(
+    who: &impl Acting,
+    state: &AppState,
+    tx: &mut Tx,
+    id: &str,
+    because: &str,
+) -> ApiResult<bool> {
+    let tenant = who.tenant();
     let row = tx.order(tenant, id).await?;
     let customer = tx
         .customer_for_update(tenant, row.screened.customer_id)
@@ -394,9 +409,8 @@ pub async fn decide_again(
         .map_err(|e| ApiError::Internal(format!("stored order currency: {e}")))?;
     let total = Money::from_minor(row.total_minor, currency);
     let Decided { recorded, .. } =
-        decide_order(state, tenant, &mut tx, customer, &facts, total, who.now()).await?;
+        decide_order(state, tenant, tx, customer, &facts, total, who.now()).await?;
     let status = status_of(recorded.decision.verdict);
-    recorded.save(&mut tx, tenant, id).await?;
     let settled = tx
         .settle_screened(
             Screened::Order,
@@ -413,9 +427,10 @@ pub async fn decide_again(
     if !settled {
         return Ok(false);
     }
+    recorded.save(tx, tenant, id).await?;
     audit_as(
         who,
-        &mut tx,
+        tx,
         "order.decided_again",
         id,
         serde_json::json!({
@@ -427,20 +442,18 @@ pub async fn decide_again(
         }),
     )
     .await?;
-    announce(&mut tx, tenant, id, who.now()).await?;
-    tx.commit().await?;
+    announce(tx, tenant, id, who.now()).await?;
     Ok(true)
 }
 
-/// Decides again the orders held because `payment_method_id` was not verified or had no
-/// mandate, after its facts changed; returns how many moved.
+/// Decides again, inside `tx`, the orders held because `payment_method_id` was not verified or
+/// had no mandate, after its facts changed; returns how many moved.
 pub async fn decide_again_on_payment_method(
     who: &Ctx<WriteFacts>,
+    tx: &mut Tx,
     payment_method_id: &str,
 ) -> ApiResult<usize> {
-    let held = who
-        .read()
-        .await?
+    let held = tx
         .orders_held_on(
             who.tenant(),
             payment_method_id,
@@ -449,7 +462,7 @@ pub async fn decide_again_on_payment_method(
         .await?;
     let mut moved = 0;
     for id in held {
-        if decide_again(who, &who.state, &id, "payment_method_updated").await? {
+        if decide_again_in(who, &who.state, tx, &id, "payment_method_updated").await? {
             moved += 1;
         }
     }

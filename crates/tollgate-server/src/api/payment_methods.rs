@@ -428,13 +428,10 @@ pub async fn verification(
     );
     let data = serde_json::to_value(&out).map_err(|e| ApiError::Internal(e.to_string()))?;
     crate::webhooks::publish(&mut tx, tenant, EventType::PaymentMethodUpdated, data, now).await?;
-    let response = ctx.commit(tx, StatusCode::OK, &out).await?;
-    // Orders held on this account's standing go through (or not) now, each in its own
-    // transaction; a failure leaves them held for an analyst and does not undo the update.
-    if let Err(error) = super::orders::decide_again_on_payment_method(&ctx, &key).await {
-        tracing::warn!(payment_method = %key, %error, "deciding held orders again failed");
-    }
-    Ok(response)
+    // The orders held on this account's standing are decided in the same transaction: the
+    // update and its consequences land together, or the PSP's retry brings both.
+    super::orders::decide_again_on_payment_method(&ctx, &mut tx, &key).await?;
+    ctx.commit(tx, StatusCode::OK, &out).await
 }
 
 /// List payment methods, oldest first; `status=held` is the review queue.
