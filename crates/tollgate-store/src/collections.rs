@@ -1138,11 +1138,13 @@ impl Tx {
     /// put in its bucket by comparing its due instant with the bucket edges (midnights in
     /// `tz`), so one row per customer and currency leaves the database instead of one per
     /// invoice.
+    /// `customer`: only that customer's rows (and totals), else every customer's.
     pub async fn aging(
         &mut self,
         tenant: TenantId,
         as_of: NaiveDate,
         tz: Tz,
+        customer: Option<CustomerId>,
     ) -> Result<AgingReport> {
         let [current, days_30, days_60, days_90] = bucket_edges(as_of, tz).map(micros);
         let rows = sqlx::query(
@@ -1153,6 +1155,7 @@ impl Tx {
                CAST(SUM(CASE WHEN due_at < $4 AND due_at >= $5 THEN open_minor ELSE 0 END) AS BIGINT) AS b3, \
                CAST(SUM(CASE WHEN due_at < $5 THEN open_minor ELSE 0 END) AS BIGINT) AS b4 \
              FROM invoices WHERE tenant_id = $1 AND open_minor > 0 \
+             AND ($6 = '' OR customer_id = $6) \
              GROUP BY customer_id, currency",
         )
         .bind(tenant.to_string())
@@ -1160,6 +1163,7 @@ impl Tx {
         .bind(days_30)
         .bind(days_60)
         .bind(days_90)
+        .bind(customer.map(|c| c.to_string()).unwrap_or_default())
         .fetch_all(self.conn())
         .await?;
         let customers = rows

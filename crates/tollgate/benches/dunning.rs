@@ -189,7 +189,7 @@ async fn bench(name: &str, db: testing::TestStore, options: &Options) -> anyhow:
     let report = store
         .read()
         .await?
-        .aging(tenant.id, run_day(), chrono_tz::UTC)
+        .aging(tenant.id, run_day(), chrono_tz::UTC, None)
         .await?;
     eprintln!(
         "{name}: store aging: {} customer rows in {:.2?}",

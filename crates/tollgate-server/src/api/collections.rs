@@ -136,6 +136,8 @@ pub struct AgingQuery {
     pub as_of: Option<NaiveDate>,
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
     pub format: Option<String>,
+    /// Only this customer's rows, and totals of them.
+    pub customer_id: Option<CustomerId>,
 }
 
 /// Shows every minor digit (`0.00`, not `0`), as stored amounts are shown.
@@ -763,7 +765,7 @@ pub async fn receivables_aging(
     let as_of = query
         .as_of
         .unwrap_or_else(|| ctx.now().with_timezone(&tz).date_naive());
-    let report = tx.aging(tenant, as_of, tz).await?;
+    let report = tx.aging(tenant, as_of, tz, query.customer_id).await?;
     if csv {
         Ok((
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],

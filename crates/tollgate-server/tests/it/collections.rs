@@ -500,7 +500,36 @@ async fn invoice_lines_name_the_customers_own_subscriptions(app: &TestApp) {
     assert_eq!(status, StatusCode::CREATED, "{created}");
 }
 
+/// One customer's rows: the customer page's question, without the whole book.
+async fn aging_for_one_customer(app: &TestApp) {
+    let busy = app.customer(&app.a, "aging-busy").await;
+    invoice(app, &busy, "AG-BUSY-1", "2025-12-31T12:00:00Z", "10.00").await;
+    let other = app.customer(&app.a, "aging-other").await;
+    invoice(app, &other, "AG-OTHER-1", "2025-12-31T12:00:00Z", "55.00").await;
+    let (_, one) = app
+        .get(
+            &format!("/v1/receivables/aging?as_of=2026-02-01&customer_id={other}"),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(one["customers"].as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one["customers"][0]["customer_id"], other.as_str());
+    assert_eq!(one["totals"][0]["buckets"]["days_31_60"], "55.00", "{one}");
+    let (_, theirs) = app
+        .get(
+            &format!("/v1/receivables/aging?as_of=2026-02-01&customer_id={other}"),
+            app.b.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(
+        (&theirs["customers"], &theirs["totals"]),
+        (&json!([]), &json!([])),
+        "another tenant's customer is no one here"
+    );
+}
+
 on_both_engines!(
+    aging_for_one_customer,
     invoice_lines_name_the_customers_own_subscriptions,
     payments_go_to_the_oldest_invoice_first,
     a_chargeback_reopens_the_most_recently_paid_invoice,
