@@ -22,8 +22,8 @@ use utoipa::ToSchema;
 use super::{
     Checks, Id, ListOf, Q,
     decisions::{self, DecisionOut},
-    payment_methods::{self, status_of},
-    review::{self, ReviewIn, ReviewOut, ScreenedQuery},
+    payment_methods,
+    review::{self, ReviewIn, ReviewOut, ScreenedQuery, ScreenedStatus},
     signups::refuse_account_numbers,
 };
 use crate::{
@@ -266,7 +266,7 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
     };
 
     let id = OrderId::generate();
-    let status = status_of(recorded.decision.verdict);
+    let status = ScreenedStatus::of(recorded.decision.verdict).as_str();
     let row = OrderRow {
         screened: ScreenedRow {
             id: id.to_string(),
@@ -398,7 +398,7 @@ async fn decide_again_in(
         .await?;
     // Re-read under the customer's lock: a review may have settled it meanwhile.
     let row = tx.order(tenant, id).await?;
-    if row.screened.status != review::HELD {
+    if row.screened.status != ScreenedStatus::Held.as_str() {
         return Ok(false);
     }
     let facts: OrderFacts = serde_json::from_str(&row.screened.facts)
@@ -410,14 +410,14 @@ async fn decide_again_in(
     let total = Money::from_minor(row.total_minor, currency);
     let Decided { recorded, .. } =
         decide_order(state, tenant, tx, customer, &facts, total, who.now()).await?;
-    let status = status_of(recorded.decision.verdict);
+    let status = ScreenedStatus::of(recorded.decision.verdict).as_str();
     let settled = tx
         .settle_screened(
             Screened::Order,
             tenant,
             id,
             &Settlement {
-                from: review::HELD,
+                from: ScreenedStatus::Held.as_str(),
                 status,
                 decision_id: recorded.decision.id,
                 review: None,

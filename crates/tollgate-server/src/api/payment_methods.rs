@@ -8,7 +8,7 @@ use serde_json::Value;
 use tollgate_core::{
     CustomerId, PaymentMethodId, TenantId,
     customers::Customer,
-    decisions::{DecisionKind, DecisionTerms, Verdict},
+    decisions::{DecisionKind, DecisionTerms},
     signals::{
         BankAccountFacts, BankVerification, CardFacts, Context, DebitScheme, Features, Mandate,
         PaymentMethodFacts, PaymentMethodKind, SignalConfig, velocity::VelocityCounts,
@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use super::{
     Checks, Id, ListOf, Q,
     decisions::{self, DecisionOut},
-    review::{self, ReviewIn, ReviewOut, ScreenedQuery},
+    review::{self, ReviewIn, ReviewOut, ScreenedQuery, ScreenedStatus},
     signups::refuse_account_numbers,
 };
 use crate::{
@@ -85,14 +85,6 @@ impl PaymentMethodOut {
             .map_err(|e| ApiError::Internal(format!("stored payment method: {e}")))?;
         let decision = decisions::stored(tx, tenant, row.decision_id).await?;
         Ok(Self::new(id, row, method, decision))
-    }
-}
-
-pub(crate) fn status_of(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Decline => "declined",
-        Verdict::Hold | Verdict::Review | Verdict::Challenge => "held",
-        Verdict::Allow | Verdict::Approve => "active",
     }
 }
 
@@ -236,7 +228,7 @@ pub async fn create(
     let customer = tx.customer_for_update(tenant, customer_id).await?;
     let id = PaymentMethodId::generate();
     let recorded = screen(&ctx.state, tenant, &mut tx, &customer, &method, None, now).await?;
-    let status = status_of(recorded.decision.verdict);
+    let status = ScreenedStatus::of(recorded.decision.verdict).as_str();
     let row = ScreenedRow {
         id: id.to_string(),
         customer_id,
@@ -392,7 +384,7 @@ pub async fn verification(
         now,
     )
     .await?;
-    let status = status_of(recorded.decision.verdict);
+    let status = ScreenedStatus::of(recorded.decision.verdict).as_str();
     tx.restate_payment_method(
         tenant,
         &key,

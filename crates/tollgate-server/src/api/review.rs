@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tollgate_core::{CustomerId, validate};
+use tollgate_core::{CustomerId, decisions::Verdict, validate};
 use tollgate_store::{
     Review, Screened, ScreenedFilter, ScreenedRow, Settlement, Tx, page::PageRequest,
 };
@@ -15,8 +15,6 @@ use crate::{
     ctx::{Ctx, Operate},
     error::{ApiError, ApiResult},
 };
-
-pub const HELD: &str = "held";
 
 tollgate_core::str_enum!(
     /// Where screening (or a review) left a payment method or order.
@@ -37,6 +35,17 @@ tollgate_core::str_enum!(
         Decline = "decline",
     }
 );
+
+impl ScreenedStatus {
+    /// Where a decision's verdict leaves what it screened.
+    pub fn of(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Decline => Self::Declined,
+            Verdict::Hold | Verdict::Review | Verdict::Challenge => Self::Held,
+            Verdict::Allow | Verdict::Approve => Self::Active,
+        }
+    }
+}
 
 /// The filters of `GET /v1/payment_methods` and `GET /v1/orders`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -122,12 +131,12 @@ pub async fn settle(
         ),
         field: None,
     };
-    if row.status != HELD {
+    if row.status != ScreenedStatus::Held.as_str() {
         return Err(conflict(&row.status));
     }
     let status = match input.outcome {
-        ReviewOutcome::Release => "active",
-        ReviewOutcome::Decline => "declined",
+        ReviewOutcome::Release => ScreenedStatus::Active,
+        ReviewOutcome::Decline => ScreenedStatus::Declined,
     };
     let review = Review {
         by: ctx.actor().label(),
@@ -140,8 +149,8 @@ pub async fn settle(
             ctx.tenant(),
             &row.id,
             &Settlement {
-                from: HELD,
-                status,
+                from: ScreenedStatus::Held.as_str(),
+                status: status.as_str(),
                 decision_id: row.decision_id,
                 review: Some(&review),
             },
