@@ -75,33 +75,55 @@ pub async fn ingest(
     Batch(inputs): Batch<UsageRecordInput>,
 ) -> ApiResult<Response> {
     let records = parse_batch(inputs).map_err(ApiError::Invalid)?;
+    let batch = Resolved::read(&mut ctx.read().await?, ctx.tenant(), &records).await?;
     let mut tx = ctx.begin().await?;
-    let out = ingest_records(&ctx, &mut tx, &records).await?;
+    let out = ingest_records(&ctx, &mut tx, &batch).await?;
     ctx.commit(tx, StatusCode::OK, &out).await
 }
 
-/// The write half of `POST /v1/usage`, shared with `tollgate import usage`: resolves every
-/// record's subscription (faults are `[i].field`, reported before anything is written), stores
-/// the new records and their aggregates, runs the anomaly detector and the budgets and audits the
+/// A batch checked against the store: every record's subscription and owner, its cost in minor
+/// units, and the tenant's time zone. Only reads, so it runs on a read connection before the
+/// write transaction; on SQLite that keeps it out of the one writer's queue. Subscriptions
+/// are never deleted, and the insert's foreign key stands guard all the same.
+pub struct Resolved<'a> {
+    rows: Vec<UsageRow<'a>>,
+    owners: Vec<CustomerId>,
+    tz: Tz,
+}
+
+impl<'a> Resolved<'a> {
+    /// Faults are `[i].field`, reported before anything is written.
+    pub async fn read(
+        tx: &mut Tx,
+        tenant: TenantId,
+        records: &'a [UsageRecord],
+    ) -> ApiResult<Resolved<'a>> {
+        let (rows, owners) = resolve(tx, tenant, records).await?.into_iter().unzip();
+        let tz = budgets::tenant_tz(tx, tenant).await?;
+        Ok(Self { rows, owners, tz })
+    }
+}
+
+/// The write half of `POST /v1/usage`, shared with `tollgate import usage`: stores the new
+/// records and their aggregates, runs the anomaly detector and the budgets and audits the
 /// batch, all inside `tx`; the caller commits.
 pub async fn ingest_records(
     ctx: &impl Acting,
     tx: &mut Tx,
-    records: &[UsageRecord],
+    batch: &Resolved<'_>,
 ) -> ApiResult<IngestOut> {
     let tenant = ctx.tenant();
     let now = ctx.now();
-    let (rows, owners): (Vec<UsageRow>, Vec<CustomerId>) =
-        resolve(tx, tenant, records).await?.into_iter().unzip();
-    let tz = budgets::tenant_tz(tx, tenant).await?;
-    let fresh = tx.insert_usage_records(tenant, &rows, now).await?;
+    let Resolved { rows, owners, tz } = batch;
+    let tz = *tz;
+    let fresh = tx.insert_usage_records(tenant, rows, now).await?;
 
     // Records are summed per bucket first, so the work per record is one map update; the
     // aggregates' keys are made once per bucket.
     let mut buckets: HashMap<Bucket, (CustomerId, i64)> = HashMap::new();
     let mut series = Series::new();
     let (mut accepted, mut duplicates) = (0u32, 0u32);
-    for ((row, owner), fresh) in rows.iter().zip(&owners).zip(fresh) {
+    for ((row, owner), fresh) in rows.iter().zip(owners).zip(fresh) {
         if !fresh {
             duplicates += 1;
             continue;

@@ -20,7 +20,11 @@ use tollgate_core::{
     tenancy::Tenant,
     usage::{UsageRecord, UsageRecordInput},
 };
-use tollgate_server::api::usage::ingest_records;
+use tollgate_server::{
+    api::usage::{Resolved, ingest_records},
+    ctx::Acting,
+    error::ApiError,
+};
 use tollgate_store::Store;
 
 use super::{
@@ -416,9 +420,15 @@ pub async fn import(
         return Ok(Outcome::Written(summary));
     }
     progress.phase("writing", 1);
-    let mut tx = store.begin().await?;
-    match ingest_records(importer, &mut tx, &records).await {
-        Ok(out) => {
+    let written = async {
+        let resolved =
+            Resolved::read(&mut store.read().await?, importer.tenant(), &records).await?;
+        let mut tx = store.begin().await?;
+        let out = ingest_records(importer, &mut tx, &resolved).await?;
+        Ok::<_, ApiError>((tx, out))
+    };
+    match written.await {
+        Ok((tx, out)) => {
             tx.commit().await?;
             summary.written = out.accepted.into();
             summary.already_present = out.duplicates.into();
@@ -427,7 +437,6 @@ pub async fn import(
             Ok(Outcome::Written(summary))
         }
         Err(error) => {
-            drop(tx);
             // `[12].subscription`: the 13th record's line, the file's column.
             let faults = split_error(error, 0, str::to_owned)?
                 .into_iter()
