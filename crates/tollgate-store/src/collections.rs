@@ -26,14 +26,21 @@ const INVOICE_COLUMNS: &str = "i.id, i.customer_id, i.number, i.currency, i.tota
                                i.open_minor, i.issued_at, i.due_at, v.reason AS void_reason, \
                                v.voided_at AS voided_at";
 const INVOICE_FROM: &str = "FROM invoices i LEFT JOIN invoice_voids v ON v.invoice_id = i.id AND v.tenant_id = i.tenant_id";
-const PAYMENT_COLUMNS: &str =
-    "id, customer_id, amount_minor, currency, method, status, failure_code, received_at";
+const PAYMENT_COLUMNS: &str = "id, customer_id, amount_minor, currency, method, status, \
+                               failure_code, external_ref, received_at";
 
-const UNIQUE: &[(&str, &str, &str)] = &[(
-    "invoices_number",
-    "invoices.tenant_id, invoices.number",
-    "number",
-)];
+const UNIQUE: &[(&str, &str, &str)] = &[
+    (
+        "invoices_number",
+        "invoices.tenant_id, invoices.number",
+        "number",
+    ),
+    (
+        "payments_external_ref",
+        "payments.tenant_id, payments.external_ref",
+        "external_ref",
+    ),
+];
 
 /// Customers (or accounts) per statement when many are read or locked at once.
 const ACCOUNTS_PER_STATEMENT: usize = 500;
@@ -194,6 +201,7 @@ fn payment_row(row: &AnyRow, allocations: Vec<AllocationRequest>) -> Result<Paym
         method: row.parsed("method")?,
         status: row.parsed("status")?,
         failure_code: row.opt_text("failure_code")?,
+        external_ref: row.opt_text("external_ref")?,
         received_at: row.at("received_at")?,
         allocations,
     })
@@ -616,8 +624,8 @@ impl Tx {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO payments (id, tenant_id, customer_id, amount_minor, currency, status, \
-             received_at, created_at, method, failure_code) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             received_at, created_at, method, failure_code, external_ref) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(payment.id.to_string())
         .bind(tenant.to_string())
@@ -629,8 +637,10 @@ impl Tx {
         .bind(micros(at))
         .bind(payment.method.as_str())
         .bind(payment.failure_code.clone())
+        .bind(payment.external_ref.clone())
         .execute(self.conn())
-        .await?;
+        .await
+        .map_err(|e| StoreError::unique(e, UNIQUE))?;
         let currency = payment.amount.currency;
         for (position, request) in payment.allocations.iter().enumerate() {
             let amount = Money::new(request.amount, currency)

@@ -238,6 +238,20 @@ async fn invoices_and_payments(engine: Engine) {
         "{}",
         stderr(&output)
     );
+
+    // A payment the processor already reported under its id is not counted a second time,
+    // even when nothing else about the row matches the ledger.
+    let twin = s.altered("payments.csv", 4, |l| {
+        l.replace("2026-01-25T09:00:00Z", "2026-01-26T09:00:00Z")
+    });
+    let output = s.import("payments", &twin);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        stderr(&output).contains("line 4: external_ref:"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(s.open_of("INV-1002").await.as_deref(), Some("80"));
     s.audit_ok();
 }
 

@@ -45,6 +45,7 @@ fn payment(cents: i64, status: PaymentStatus, allocations: Vec<AllocationRequest
         method: PaymentMethod::Card,
         status,
         failure_code: (status == PaymentStatus::Failed).then(|| "do_not_honor".to_owned()),
+        external_ref: None,
         received_at: "2026-02-01T00:00:00Z".parse().unwrap(),
         allocations,
     }

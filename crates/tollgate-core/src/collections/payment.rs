@@ -13,6 +13,8 @@ use crate::{
 };
 
 const CODE_MAX: usize = 64;
+/// A processor id is short; the limit keeps a pasted document out of the unique index.
+const EXTERNAL_REF_MAX: usize = 200;
 const TEXT_MAX: usize = 500;
 
 str_enum!(
@@ -69,6 +71,11 @@ pub struct Payment {
     pub status: PaymentStatus,
     /// The processor's reason for a failed attempt (`insufficient_funds`, `do_not_honor`…).
     pub failure_code: Option<String>,
+    /// The processor's or bank's own id for it (a PSP charge id, a bank transfer reference),
+    /// unique per tenant: the same payment reported twice, by webhook and by import, is
+    /// refused the second time instead of counted twice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_ref: Option<String>,
     pub received_at: DateTime<Utc>,
     /// Explicit allocations; empty means oldest-due invoices first.
     pub allocations: Vec<AllocationRequest>,
@@ -87,6 +94,10 @@ pub struct PaymentIn {
     pub status: PaymentStatus,
     #[serde(default)]
     pub failure_code: Option<String>,
+    /// The processor's or bank's id for the payment, unique per tenant.
+    #[serde(default)]
+    #[schema(example = "ch_3PqR8sLkdIwHu7ix0t5bM9Kd")]
+    pub external_ref: Option<String>,
     pub received_at: DateTime<Utc>,
     #[serde(default)]
     pub allocations: Vec<AllocationRequest>,
@@ -117,6 +128,10 @@ impl PaymentIn {
             }
             (_, None) => None,
         };
+        let external_ref = self
+            .external_ref
+            .map(|r| validate::text("external_ref", &r, EXTERNAL_REF_MAX))
+            .transpose()?;
         if self.status != PaymentStatus::Succeeded && !self.allocations.is_empty() {
             return Err(FieldError::new(
                 "allocations",
@@ -157,6 +172,7 @@ impl PaymentIn {
             method: self.method,
             status: self.status,
             failure_code,
+            external_ref,
             received_at: self.received_at,
             allocations: self.allocations,
         })

@@ -113,6 +113,7 @@ impl Customer {
             method: PaymentMethod::BankTransfer,
             status: PaymentStatus::Succeeded,
             failure_code: None,
+            external_ref: None,
             received_at: noon(day),
             allocations: Vec::new(),
         })

@@ -1229,6 +1229,16 @@ const ROUTES: &[Route] = &[
                     "failure_code",
                 ),
                 invalid(
+                    "blank processor id",
+                    with(valid, "external_ref", json!("  ")),
+                    "external_ref",
+                ),
+                invalid(
+                    "processor id longer than 200 characters",
+                    with(valid, "external_ref", json!("x".repeat(201))),
+                    "external_ref",
+                ),
+                invalid(
                     "allocation to an unknown invoice",
                     with(
                         valid,

@@ -528,7 +528,62 @@ async fn aging_for_one_customer(app: &TestApp) {
     );
 }
 
+/// The processor's id keeps one payment reported twice (webhook and import, two idempotency
+/// keys) from being counted twice; it is the tenant's own namespace.
+async fn a_processor_id_is_counted_once_per_tenant(app: &TestApp) {
+    let customer = app.customer(&app.a, "psp").await;
+    let invoice = invoice(app, &customer, "INV-PSP", "2026-01-15T00:00:00Z", "80.00").await;
+    let mut body = payment_body(&customer, "80.00");
+    body["external_ref"] = json!("  ch_3PqR8sLkdIwHu7ix  ");
+    let first = pay(app, body.clone()).await;
+    assert_eq!(first["external_ref"], "ch_3PqR8sLkdIwHu7ix", "{first}");
+    let (_, read) = app
+        .get(
+            &format!("/v1/payments/{}", first["id"].as_str().unwrap()),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(read["external_ref"], "ch_3PqR8sLkdIwHu7ix", "{read}");
+
+    let (status, problem) = app
+        .post("/v1/payments", app.a.key(Role::Ingest), body.clone())
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(field(&problem), "external_ref", "{problem}");
+    assert_eq!(
+        open_of(app, &invoice).await,
+        "0.00",
+        "the refused twin paid nothing"
+    );
+    let (_, account) = app
+        .get(
+            &format!("/v1/customers/{customer}/account"),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(
+        account["currencies"][0]["credit"]["amount"], "0.00",
+        "{account}"
+    );
+
+    // Payments without one never collide.
+    pay(app, payment_body(&customer, "1.00")).await;
+    pay(app, payment_body(&customer, "1.00")).await;
+
+    let theirs = app.customer(&app.b, "psp").await;
+    body["customer_id"] = json!(theirs);
+    let (status, other) = app
+        .post("/v1/payments", app.b.key(Role::Ingest), body)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "another tenant's ids are its own: {other}"
+    );
+}
+
 on_both_engines!(
+    a_processor_id_is_counted_once_per_tenant,
     aging_for_one_customer,
     invoice_lines_name_the_customers_own_subscriptions,
     payments_go_to_the_oldest_invoice_first,

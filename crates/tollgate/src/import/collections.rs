@@ -2,10 +2,11 @@
 //! body per line. Each goes through the API's validation and its store code
 //! (`record_invoices`, `record_payment`).
 //!
-//! An invoice is known again by its number (unique per tenant). Payments have no external
-//! reference in the schema, so an imported payment leaves an entry in the idempotency ledger the
-//! API's `Idempotency-Key` uses, keyed by the row's `reference` column when it has one and by a
-//! hash of the payment otherwise.
+//! An invoice is known again by its number (unique per tenant). An imported payment leaves an
+//! entry in the idempotency ledger the API's `Idempotency-Key` uses, keyed by the row's
+//! `reference` column when it has one and by a hash of the payment otherwise, so importing a
+//! file again replays it. The optional `external_ref` (the processor's id, unique per tenant)
+//! is the payment's own: a payment already reported under it by another route is a fault.
 
 use std::{collections::HashMap, path::Path};
 
@@ -41,11 +42,12 @@ const PAYMENT_COLUMNS: &[&str] = &[
     "method",
     "status",
     "failure_code",
+    "external_ref",
     "received_at",
     "allocations",
     "reference",
 ];
-const PAYMENT_OPTIONAL: &[&str] = &["failure_code", "allocations", "reference"];
+const PAYMENT_OPTIONAL: &[&str] = &["failure_code", "external_ref", "allocations", "reference"];
 const REFERENCE_MAX: usize = 200;
 /// Invoices handed to the store at once.
 const WRITE_SLICE: usize = 2_000;

@@ -297,6 +297,11 @@ pub fn faults_of(line: u64, error: ApiError, column: impl Fn(&str) -> String) ->
             .map(|e| Fault::new(line, column(&e.field), e.message))
             .collect(),
         ApiError::MalformedJson(message) => vec![Fault::new(line, "(line)", message)],
+        // A value the store already holds (an invoice number, a processor id) is its column's.
+        ApiError::Conflict {
+            detail,
+            field: Some(field),
+        } => vec![Fault::new(line, column(field), detail)],
         other => vec![Fault::new(line, "(row)", other)],
     }
 }
