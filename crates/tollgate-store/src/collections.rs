@@ -11,7 +11,8 @@ use tollgate_core::{
     SubscriptionId, TenantId,
     collections::{
         Account, AccountFact, AgingReport, AllocationRequest, Buckets, Chargeback, CreditNote,
-        CustomerAging, Invoice, InvoiceLine, InvoiceVoid, Payment, Refund, bucket_edges,
+        CurrencyAging, CustomerAging, Invoice, InvoiceLine, InvoiceVoid, Payment, Refund,
+        bucket_edges,
     },
 };
 
@@ -28,6 +29,13 @@ const INVOICE_COLUMNS: &str = "i.id, i.customer_id, i.number, i.currency, i.tota
 const INVOICE_FROM: &str = "FROM invoices i LEFT JOIN invoice_voids v ON v.invoice_id = i.id AND v.tenant_id = i.tenant_id";
 const PAYMENT_COLUMNS: &str = "id, customer_id, amount_minor, currency, method, status, \
                                failure_code, external_ref, received_at";
+
+/// How [`Tx::aging_rows`] groups open amounts: per customer (all, or one) and currency, or
+/// per currency only.
+enum AgingRows {
+    PerCustomer(Option<CustomerId>),
+    Totals,
+}
 
 const UNIQUE: &[(&str, &str, &str)] = &[
     (
@@ -1156,9 +1164,60 @@ impl Tx {
         tz: Tz,
         customer: Option<CustomerId>,
     ) -> Result<AgingReport> {
+        let customers = self
+            .aging_rows(tenant, as_of, tz, AgingRows::PerCustomer(customer))
+            .await?
+            .into_iter()
+            .map(|(customer_id, currency, buckets)| {
+                Ok(CustomerAging {
+                    customer_id: customer_id.ok_or_else(|| {
+                        StoreError::Corrupt("aging row without its customer".into())
+                    })?,
+                    currency,
+                    buckets,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AgingReport::from_customers(as_of, customers))
+    }
+
+    /// Only the per-currency totals of [`Tx::aging`], summed in SQL: a dashboard's question,
+    /// answered without a row per customer.
+    pub async fn aging_totals(
+        &mut self,
+        tenant: TenantId,
+        as_of: NaiveDate,
+        tz: Tz,
+    ) -> Result<AgingReport> {
+        let totals = self
+            .aging_rows(tenant, as_of, tz, AgingRows::Totals)
+            .await?
+            .into_iter()
+            .map(|(_, currency, buckets)| CurrencyAging { currency, buckets })
+            .collect();
+        Ok(AgingReport {
+            as_of,
+            customers: Vec::new(),
+            totals,
+        })
+    }
+
+    /// Open amounts summed per bucket of days past due, grouped as `rows` asks; sorted by
+    /// customer (when there is one), then currency.
+    async fn aging_rows(
+        &mut self,
+        tenant: TenantId,
+        as_of: NaiveDate,
+        tz: Tz,
+        rows: AgingRows,
+    ) -> Result<Vec<(Option<CustomerId>, Currency, Buckets)>> {
         let [current, days_30, days_60, days_90] = bucket_edges(as_of, tz).map(micros);
-        let rows = sqlx::query(
-            "SELECT customer_id, currency, \
+        let (customer, group, per_customer) = match rows {
+            AgingRows::PerCustomer(customer) => (customer, "customer_id, currency", true),
+            AgingRows::Totals => (None, "currency", false),
+        };
+        let sql = format!(
+            "SELECT {group}, \
                CAST(SUM(CASE WHEN due_at >= $2 THEN open_minor ELSE 0 END) AS BIGINT) AS b0, \
                CAST(SUM(CASE WHEN due_at < $2 AND due_at >= $3 THEN open_minor ELSE 0 END) AS BIGINT) AS b1, \
                CAST(SUM(CASE WHEN due_at < $3 AND due_at >= $4 THEN open_minor ELSE 0 END) AS BIGINT) AS b2, \
@@ -1166,30 +1225,33 @@ impl Tx {
                CAST(SUM(CASE WHEN due_at < $5 THEN open_minor ELSE 0 END) AS BIGINT) AS b4 \
              FROM invoices WHERE tenant_id = $1 AND open_minor > 0 \
              AND ($6 = '' OR customer_id = $6) \
-             GROUP BY customer_id, currency",
-        )
-        .bind(tenant.to_string())
-        .bind(current)
-        .bind(days_30)
-        .bind(days_60)
-        .bind(days_90)
-        .bind(customer.map(|c| c.to_string()).unwrap_or_default())
-        .fetch_all(self.conn())
-        .await?;
-        let customers = rows
-            .iter()
+             GROUP BY {group} ORDER BY {group}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(current)
+            .bind(days_30)
+            .bind(days_60)
+            .bind(days_90)
+            .bind(customer.map(|c| c.to_string()).unwrap_or_default())
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter()
             .map(|r| {
                 let currency: Currency = r.parsed("currency")?;
-                let amounts = ["b0", "b1", "b2", "b3", "b4"]
+                let [b0, b1, b2, b3, b4] = ["b0", "b1", "b2", "b3", "b4"]
                     .map(|col| money(r, col, currency).map(|m| m.amount));
-                let [b0, b1, b2, b3, b4] = amounts;
-                Ok(CustomerAging {
-                    customer_id: r.parsed("customer_id")?,
+                let customer_id = if per_customer {
+                    Some(r.parsed("customer_id")?)
+                } else {
+                    None
+                };
+                Ok((
+                    customer_id,
                     currency,
-                    buckets: Buckets::from_amounts([b0?, b1?, b2?, b3?, b4?]),
-                })
+                    Buckets::from_amounts([b0?, b1?, b2?, b3?, b4?]),
+                ))
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(AgingReport::from_customers(as_of, customers))
+            .collect()
     }
 }

@@ -138,6 +138,8 @@ pub struct AgingQuery {
     pub format: Option<String>,
     /// Only this customer's rows, and totals of them.
     pub customer_id: Option<CustomerId>,
+    /// Only the per-currency totals, without a row per customer (what a dashboard shows).
+    pub totals_only: Option<bool>,
 }
 
 /// Shows every minor digit (`0.00`, not `0`), as stored amounts are shown.
@@ -765,7 +767,16 @@ pub async fn receivables_aging(
     let as_of = query
         .as_of
         .unwrap_or_else(|| ctx.now().with_timezone(&tz).date_naive());
-    let report = tx.aging(tenant, as_of, tz, query.customer_id).await?;
+    let report = match (query.totals_only.unwrap_or(false), query.customer_id) {
+        (true, Some(_)) => {
+            return Err(ApiError::field(
+                "totals_only",
+                "is for the whole book; with customer_id the report is that customer's already",
+            ));
+        }
+        (true, None) => tx.aging_totals(tenant, as_of, tz).await?,
+        (false, customer) => tx.aging(tenant, as_of, tz, customer).await?,
+    };
     if csv {
         Ok((
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],

@@ -18,7 +18,7 @@ pub async fn page(
     Extension(session): Extension<Session>,
 ) -> Result<Response, Fail> {
     let read = || Ctx::<Read>::for_caller(&state, session.caller);
-    let aging = overview::aging(&state, &session).await?;
+    let aging = overview::aging(&state, &session, json!({ "format": "json" })).await?;
     let Json(policy) = dunning::active_policy(read()?).await?;
     let policy = data(policy)?;
     let Json(episodes) =

@@ -155,7 +155,12 @@ pub async fn page(
             .collect::<Vec<_>>(),
     );
 
-    let aging = aging(&state, &session).await?;
+    let aging = aging(
+        &state,
+        &session,
+        json!({ "format": "json", "totals_only": true }),
+    )
+    .await?;
     let buckets = [
         ("current", "Current"),
         ("days_1_30", "1–30 days"),
@@ -197,8 +202,8 @@ fn budgets_id(id: tollgate_core::BudgetId) -> crate::api::Id<tollgate_core::Budg
     crate::api::Id(id)
 }
 
-/// `GET /v1/receivables/aging` as JSON.
-pub async fn aging(state: &AppState, session: &Session) -> Result<Value, Fail> {
+/// `GET /v1/receivables/aging` as JSON, with `params` as its query.
+pub async fn aging(state: &AppState, session: &Session, params: Value) -> Result<Value, Fail> {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::ACCEPT,
@@ -207,7 +212,7 @@ pub async fn aging(state: &AppState, session: &Session) -> Result<Value, Fail> {
     let response = collections::receivables_aging(
         Ctx::<Read>::for_caller(state, session.caller)?,
         headers,
-        query(json!({ "format": "json" }))?,
+        query(params)?,
     )
     .await?;
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)

@@ -528,6 +528,41 @@ async fn aging_for_one_customer(app: &TestApp) {
     );
 }
 
+/// A dashboard asks for the book's totals; they are the full report's, without its rows.
+async fn aging_totals_only(app: &TestApp) {
+    let customer = app.customer(&app.a, "aging-totals").await;
+    invoice(app, &customer, "AG-TOT-1", "2025-12-31T12:00:00Z", "12.00").await;
+    invoice(app, &customer, "AG-TOT-2", "2026-01-31T12:00:00Z", "8.00").await;
+    let other = app.customer(&app.a, "aging-totals-other").await;
+    invoice(app, &other, "AG-TOT-3", "2026-03-01T12:00:00Z", "30.00").await;
+    let (status, full) = app
+        .get(
+            "/v1/receivables/aging?as_of=2026-02-01",
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{full}");
+    let (status, totals) = app
+        .get(
+            "/v1/receivables/aging?as_of=2026-02-01&totals_only=true",
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{totals}");
+    assert_eq!(totals["customers"], json!([]), "{totals}");
+    assert_eq!(totals["totals"], full["totals"], "{totals}");
+    assert_eq!(totals["totals"][0]["buckets"]["total"], "50.00", "{totals}");
+
+    let (status, problem) = app
+        .get(
+            &format!("/v1/receivables/aging?totals_only=true&customer_id={customer}"),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(field(&problem), "totals_only", "{problem}");
+}
+
 /// The processor's id keeps one payment reported twice (webhook and import, two idempotency
 /// keys) from being counted twice; it is the tenant's own namespace.
 async fn a_processor_id_is_counted_once_per_tenant(app: &TestApp) {
@@ -584,6 +619,7 @@ async fn a_processor_id_is_counted_once_per_tenant(app: &TestApp) {
 
 on_both_engines!(
     a_processor_id_is_counted_once_per_tenant,
+    aging_totals_only,
     aging_for_one_customer,
     invoice_lines_name_the_customers_own_subscriptions,
     payments_go_to_the_oldest_invoice_first,
