@@ -89,6 +89,8 @@ struct Inner {
     config: ServerConfig,
     outbox: outbox::OutboxConfig,
     outbox_wakeup: Arc<outbox::Wakeup>,
+    /// Signs console sessions; read from the store on first use (see `console::session`).
+    console_key: tokio::sync::OnceCell<aws_lc_rs::hmac::Key>,
 }
 
 impl AppState {
@@ -110,11 +112,16 @@ impl AppState {
             config,
             outbox: outbox::OutboxConfig::default(),
             outbox_wakeup: Arc::default(),
+            console_key: tokio::sync::OnceCell::new(),
         }))
     }
 
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    pub(crate) fn console_key(&self) -> &tokio::sync::OnceCell<aws_lc_rs::hmac::Key> {
+        &self.0.console_key
     }
 
     /// The clock's time at the stores' precision (microseconds), so an object reads back

@@ -19,6 +19,7 @@ mod policies;
 mod prepaid;
 mod row;
 mod screened;
+mod secrets;
 mod sql;
 mod subscriptions;
 mod tenants;

@@ -3,9 +3,10 @@
 //! `POST /v1/…` does, on the same audit chain.
 //!
 //! Sessions: signing in with an API key sets `tg_session`, a token naming the key, its expiry and
-//! a random nonce, signed with HMAC-SHA256 under a key drawn once per process (a restart signs
-//! everybody out; nothing about sessions is stored). Every request re-reads the key, so revoking
-//! it ends its sessions at once, and the role is the key's current role. The cookie is HttpOnly
+//! a random nonce, signed with HMAC-SHA256 under a key the store keeps (`server_secrets`, made by
+//! the first server that needed it), so a sign-in outlives a restart and holds on every instance;
+//! no session is stored. Every request re-reads the API key, so revoking it ends its sessions at
+//! once, and the role is the key's current role. The cookie is HttpOnly
 //! and SameSite=Strict (Secure behind TLS); every form carries a CSRF token derived from the
 //! session's nonce, and the sign-in form a double-submit token of its own.
 //!

@@ -210,6 +210,53 @@ async fn the_session_cookie_is_http_only_strict_and_needs_its_form_token(app: &T
     assert_eq!(browser.get("/console").await.status, StatusCode::SEE_OTHER);
 }
 
+/// Another server over the same store: a restart, or a second instance behind a load balancer.
+async fn another_server(app: &TestApp) -> String {
+    let state = tollgate_server::AppState::new(
+        app.store.clone(),
+        std::sync::Arc::new(app.clock.clone()),
+        tollgate_server::ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..tollgate_server::ServerConfig::default()
+        },
+    );
+    let server = tollgate_server::Application::bind(state).await.unwrap();
+    let base = format!("http://{}", server.local_addr().unwrap());
+    tokio::spawn(server.run_until(std::future::pending()));
+    base
+}
+
+/// The key that signs sessions is the store's, not the process's: a sign-in holds on every
+/// server of the store, and rotating the stored key ends it there.
+async fn a_session_holds_on_another_server_of_the_same_store(app: &TestApp) {
+    let mut browser = Browser::new(app);
+    let signed_in = browser.sign_in(app.a.key(Role::Analyst)).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.html
+    );
+
+    let base = another_server(app).await;
+    let request = browser.http.get(format!("{base}/console"));
+    let overview = browser.send(request).await;
+    assert_eq!(overview.status, StatusCode::OK, "{}", overview.html);
+    assert!(overview.html.contains("<h1>Overview</h1>"));
+
+    app.store
+        .execute_raw(&format!(
+            "UPDATE server_secrets SET value = '{}' \
+             WHERE name = 'console_session_signing_key'",
+            "ab".repeat(32)
+        ))
+        .await
+        .unwrap();
+    let rotated = another_server(app).await;
+    let request = browser.http.get(format!("{rotated}/console"));
+    assert_eq!(browser.send(request).await.status, StatusCode::SEE_OTHER);
+}
+
 async fn an_analyst_suspends_a_subscription_on_the_audit_trail(app: &TestApp) {
     let (customer, subscription) = customer_with_subscription(app, &app.a, "suspend-me").await;
     let mut browser = Browser::new(app);
@@ -466,6 +513,7 @@ async fn an_analyst_reviews_what_screening_held(app: &TestApp) {
 on_both_engines!(
     an_analyst_reviews_what_screening_held,
     the_session_cookie_is_http_only_strict_and_needs_its_form_token,
+    a_session_holds_on_another_server_of_the_same_store,
     an_analyst_suspends_a_subscription_on_the_audit_trail,
     an_analyst_requests_a_verification_step,
     a_viewer_sees_no_buttons_and_is_refused,
