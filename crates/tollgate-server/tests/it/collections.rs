@@ -61,6 +61,18 @@ async fn open_of(app: &TestApp, invoice: &str) -> Value {
     body["open"]["amount"].clone()
 }
 
+/// Tenant A's aging report (JSON) for `query`.
+async fn aging(app: &TestApp, query: &str) -> Value {
+    let (status, report) = app
+        .get(
+            &format!("/v1/receivables/aging?{query}"),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
+}
+
 fn field(problem: &Value) -> &str {
     problem["errors"][0]["field"].as_str().unwrap_or_default()
 }
@@ -292,13 +304,7 @@ async fn aging_counts_days_in_the_tenant_time_zone(app: &TestApp) {
     invoice(app, &customer, "AG-2", "2025-12-31T12:00:00Z", "30.00").await;
     invoice(app, &customer, "AG-3", "2025-10-01T12:00:00Z", "7.50").await;
 
-    let (status, report) = app
-        .get(
-            "/v1/receivables/aging?as_of=2026-02-01",
-            app.a.key(Role::Viewer),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{report}");
+    let report = aging(app, "as_of=2026-02-01").await;
     let total = &report["totals"][0];
     assert_eq!(total["currency"], "EUR");
     assert_eq!(total["buckets"]["current"], "100.00", "{report}");
@@ -306,12 +312,7 @@ async fn aging_counts_days_in_the_tenant_time_zone(app: &TestApp) {
     assert_eq!(total["buckets"]["days_over_90"], "7.50", "{report}");
     assert_eq!(report["customers"][0]["customer_id"], customer.as_str());
 
-    let (_, next_day) = app
-        .get(
-            "/v1/receivables/aging?as_of=2026-02-02",
-            app.a.key(Role::Viewer),
-        )
-        .await;
+    let next_day = aging(app, "as_of=2026-02-02").await;
     assert_eq!(next_day["totals"][0]["buckets"]["days_1_30"], "100.00");
 
     let (status, csv) = send(
@@ -355,12 +356,7 @@ async fn aging_counts_days_in_the_tenant_time_zone(app: &TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{usd}");
-    let (_, report) = app
-        .get(
-            "/v1/receivables/aging?as_of=2026-02-02",
-            app.a.key(Role::Viewer),
-        )
-        .await;
+    let report = aging(app, "as_of=2026-02-02").await;
     let totals = report["totals"].as_array().unwrap();
     assert_eq!(totals.len(), 2, "{report}");
     assert_eq!(totals[0]["currency"], "EUR");
@@ -506,12 +502,7 @@ async fn aging_for_one_customer(app: &TestApp) {
     invoice(app, &busy, "AG-BUSY-1", "2025-12-31T12:00:00Z", "10.00").await;
     let other = app.customer(&app.a, "aging-other").await;
     invoice(app, &other, "AG-OTHER-1", "2025-12-31T12:00:00Z", "55.00").await;
-    let (_, one) = app
-        .get(
-            &format!("/v1/receivables/aging?as_of=2026-02-01&customer_id={other}"),
-            app.a.key(Role::Viewer),
-        )
-        .await;
+    let one = aging(app, &format!("as_of=2026-02-01&customer_id={other}")).await;
     assert_eq!(one["customers"].as_array().unwrap().len(), 1, "{one}");
     assert_eq!(one["customers"][0]["customer_id"], other.as_str());
     assert_eq!(one["totals"][0]["buckets"]["days_31_60"], "55.00", "{one}");
@@ -535,20 +526,8 @@ async fn aging_totals_only(app: &TestApp) {
     invoice(app, &customer, "AG-TOT-2", "2026-01-31T12:00:00Z", "8.00").await;
     let other = app.customer(&app.a, "aging-totals-other").await;
     invoice(app, &other, "AG-TOT-3", "2026-03-01T12:00:00Z", "30.00").await;
-    let (status, full) = app
-        .get(
-            "/v1/receivables/aging?as_of=2026-02-01",
-            app.a.key(Role::Viewer),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{full}");
-    let (status, totals) = app
-        .get(
-            "/v1/receivables/aging?as_of=2026-02-01&totals_only=true",
-            app.a.key(Role::Viewer),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{totals}");
+    let full = aging(app, "as_of=2026-02-01").await;
+    let totals = aging(app, "as_of=2026-02-01&totals_only=true").await;
     assert_eq!(totals["customers"], json!([]), "{totals}");
     assert_eq!(totals["totals"], full["totals"], "{totals}");
     assert_eq!(totals["totals"][0]["buckets"]["total"], "50.00", "{totals}");
