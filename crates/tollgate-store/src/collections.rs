@@ -34,6 +34,8 @@ const PAYMENT_COLUMNS: &str = "id, customer_id, amount_minor, currency, method, 
 /// per currency only.
 enum AgingRows {
     PerCustomer(Option<CustomerId>),
+    /// The customer rows with the most past due, at most this many.
+    MostPastDue(u32),
     Totals,
 }
 
@@ -1165,19 +1167,8 @@ impl Tx {
         customer: Option<CustomerId>,
     ) -> Result<AgingReport> {
         let customers = self
-            .aging_rows(tenant, as_of, tz, AgingRows::PerCustomer(customer))
-            .await?
-            .into_iter()
-            .map(|(customer_id, currency, buckets)| {
-                Ok(CustomerAging {
-                    customer_id: customer_id.ok_or_else(|| {
-                        StoreError::Corrupt("aging row without its customer".into())
-                    })?,
-                    currency,
-                    buckets,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+            .customer_aging(tenant, as_of, tz, AgingRows::PerCustomer(customer))
+            .await?;
         Ok(AgingReport::from_customers(as_of, customers))
     }
 
@@ -1202,8 +1193,49 @@ impl Tx {
         })
     }
 
-    /// Open amounts summed per bucket of days past due, grouped as `rows` asks; sorted by
-    /// customer (when there is one), then currency.
+    /// The `limit` customer rows with the most past due (largest first), beside the totals of
+    /// every customer: what a collections desk works through first, without the whole book.
+    pub async fn aging_most_past_due(
+        &mut self,
+        tenant: TenantId,
+        as_of: NaiveDate,
+        tz: Tz,
+        limit: u32,
+    ) -> Result<AgingReport> {
+        let customers = self
+            .customer_aging(tenant, as_of, tz, AgingRows::MostPastDue(limit))
+            .await?;
+        let totals = self.aging_totals(tenant, as_of, tz).await?.totals;
+        Ok(AgingReport {
+            as_of,
+            customers,
+            totals,
+        })
+    }
+
+    async fn customer_aging(
+        &mut self,
+        tenant: TenantId,
+        as_of: NaiveDate,
+        tz: Tz,
+        rows: AgingRows,
+    ) -> Result<Vec<CustomerAging>> {
+        self.aging_rows(tenant, as_of, tz, rows)
+            .await?
+            .into_iter()
+            .map(|(customer_id, currency, buckets)| {
+                Ok(CustomerAging {
+                    customer_id: customer_id.ok_or_else(|| {
+                        StoreError::Corrupt("aging row without its customer".into())
+                    })?,
+                    currency,
+                    buckets,
+                })
+            })
+            .collect()
+    }
+
+    /// Open amounts summed per bucket of days past due, grouped and ordered as `rows` asks.
     async fn aging_rows(
         &mut self,
         tenant: TenantId,
@@ -1212,10 +1244,18 @@ impl Tx {
         rows: AgingRows,
     ) -> Result<Vec<(Option<CustomerId>, Currency, Buckets)>> {
         let [current, days_30, days_60, days_90] = bucket_edges(as_of, tz).map(micros);
-        let (customer, group, per_customer) = match rows {
-            AgingRows::PerCustomer(customer) => (customer, "customer_id, currency", true),
-            AgingRows::Totals => (None, "currency", false),
+        const PER_CUSTOMER: &str = "customer_id, currency";
+        let (customer, group, order, limit) = match rows {
+            AgingRows::PerCustomer(customer) => (customer, PER_CUSTOMER, PER_CUSTOMER, None),
+            AgingRows::MostPastDue(limit) => (
+                None,
+                PER_CUSTOMER,
+                "SUM(CASE WHEN due_at < $2 THEN open_minor ELSE 0 END) DESC, customer_id, currency",
+                Some(i64::from(limit)),
+            ),
+            AgingRows::Totals => (None, "currency", "currency", None),
         };
+        let per_customer = group == PER_CUSTOMER;
         let sql = format!(
             "SELECT {group}, \
                CAST(SUM(CASE WHEN due_at >= $2 THEN open_minor ELSE 0 END) AS BIGINT) AS b0, \
@@ -1225,17 +1265,20 @@ impl Tx {
                CAST(SUM(CASE WHEN due_at < $5 THEN open_minor ELSE 0 END) AS BIGINT) AS b4 \
              FROM invoices WHERE tenant_id = $1 AND open_minor > 0 \
              AND ($6 = '' OR customer_id = $6) \
-             GROUP BY {group} ORDER BY {group}"
+             GROUP BY {group} ORDER BY {order}{}",
+            if limit.is_some() { " LIMIT $7" } else { "" }
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
             .bind(current)
             .bind(days_30)
             .bind(days_60)
             .bind(days_90)
-            .bind(customer.map(|c| c.to_string()).unwrap_or_default())
-            .fetch_all(self.conn())
-            .await?;
+            .bind(customer.map(|c| c.to_string()).unwrap_or_default());
+        if let Some(limit) = limit {
+            query = query.bind(limit);
+        }
+        let rows = query.fetch_all(self.conn()).await?;
         rows.iter()
             .map(|r| {
                 let currency: Currency = r.parsed("currency")?;

@@ -140,7 +140,13 @@ pub struct AgingQuery {
     pub customer_id: Option<CustomerId>,
     /// Only the per-currency totals, without a row per customer (what a dashboard shows).
     pub totals_only: Option<bool>,
+    /// At most this many customer rows (1–1000), those with the most past due first; the totals
+    /// still cover every customer.
+    pub most_past_due: Option<u32>,
 }
+
+/// The most customer rows `most_past_due` may ask for.
+const MOST_PAST_DUE_MAX: u32 = 1_000;
 
 /// Shows every minor digit (`0.00`, not `0`), as stored amounts are shown.
 fn scaled(mut money: Money) -> Money {
@@ -767,15 +773,34 @@ pub async fn receivables_aging(
     let as_of = query
         .as_of
         .unwrap_or_else(|| ctx.now().with_timezone(&tz).date_naive());
-    let report = match (query.totals_only.unwrap_or(false), query.customer_id) {
-        (true, Some(_)) => {
+    let whole_book = |field| {
+        ApiError::field(
+            field,
+            "is for the whole book; with customer_id the report is that customer's already",
+        )
+    };
+    let report = match (
+        query.totals_only.unwrap_or(false),
+        query.most_past_due,
+        query.customer_id,
+    ) {
+        (true, Some(_), _) => {
             return Err(ApiError::field(
-                "totals_only",
-                "is for the whole book; with customer_id the report is that customer's already",
+                "most_past_due",
+                "lists customer rows, which totals_only leaves out",
             ));
         }
-        (true, None) => tx.aging_totals(tenant, as_of, tz).await?,
-        (false, customer) => tx.aging(tenant, as_of, tz, customer).await?,
+        (true, None, Some(_)) => return Err(whole_book("totals_only")),
+        (false, Some(_), Some(_)) => return Err(whole_book("most_past_due")),
+        (false, Some(limit), None) if !(1..=MOST_PAST_DUE_MAX).contains(&limit) => {
+            return Err(ApiError::field(
+                "most_past_due",
+                format_args!("must be between 1 and {MOST_PAST_DUE_MAX}"),
+            ));
+        }
+        (true, None, None) => tx.aging_totals(tenant, as_of, tz).await?,
+        (false, Some(limit), None) => tx.aging_most_past_due(tenant, as_of, tz, limit).await?,
+        (false, None, customer) => tx.aging(tenant, as_of, tz, customer).await?,
     };
     if csv {
         Ok((

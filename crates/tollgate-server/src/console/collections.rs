@@ -13,12 +13,21 @@ use crate::{
     ctx::{Ctx, Read},
 };
 
+/// Customer rows the page shows, most past due first.
+const AGING_ROWS: u32 = 50;
+
 pub async fn page(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
 ) -> Result<Response, Fail> {
     let read = || Ctx::<Read>::for_caller(&state, session.caller);
-    let aging = overview::aging(&state, &session, json!({ "format": "json" })).await?;
+    // The customers a collections desk works first; the full book is the CSV export.
+    let aging = overview::aging(
+        &state,
+        &session,
+        json!({ "format": "json", "most_past_due": AGING_ROWS }),
+    )
+    .await?;
     let Json(policy) = dunning::active_policy(read()?).await?;
     let policy = data(policy)?;
     let Json(episodes) =

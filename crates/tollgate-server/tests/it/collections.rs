@@ -61,6 +61,18 @@ async fn open_of(app: &TestApp, invoice: &str) -> Value {
     body["open"]["amount"].clone()
 }
 
+/// Tenant A's receivables account of `customer`.
+async fn account_of(app: &TestApp, customer: &str) -> Value {
+    let (status, account) = app
+        .get(
+            &format!("/v1/customers/{customer}/account"),
+            app.a.key(Role::Viewer),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    account
+}
+
 /// Tenant A's aging report (JSON) for `query`.
 async fn aging(app: &TestApp, query: &str) -> Value {
     let (status, report) = app
@@ -98,12 +110,7 @@ async fn payments_go_to_the_oldest_invoice_first(app: &TestApp) {
     assert_eq!(over["credit"]["amount"], "15.00", "{over}");
     assert_eq!(open_of(app, &newer).await, "0.00");
 
-    let (_, account) = app
-        .get(
-            &format!("/v1/customers/{customer}/account"),
-            app.a.key(Role::Viewer),
-        )
-        .await;
+    let account = account_of(app, &customer).await;
     assert_eq!(account["currencies"][0]["credit"]["amount"], "15.00");
     assert_eq!(account["currencies"][0]["open_total"]["amount"], "0.00");
 
@@ -277,12 +284,7 @@ async fn credit_notes_and_voids_change_what_is_open(app: &TestApp) {
     assert_eq!(status, StatusCode::OK, "{voided}");
     assert_eq!(voided["status"], "void");
     assert_eq!(voided["open"]["amount"], "0.00");
-    let (_, account) = app
-        .get(
-            &format!("/v1/customers/{customer}/account"),
-            app.a.key(Role::Viewer),
-        )
-        .await;
+    let account = account_of(app, &customer).await;
     assert_eq!(
         account["currencies"][0]["credit"]["amount"], "20.00",
         "{account}"
@@ -540,6 +542,40 @@ async fn aging_totals_only(app: &TestApp) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(field(&problem), "totals_only", "{problem}");
+
+    // The collections desk's first rows: the most past due, with the whole book's totals.
+    let worst = aging(app, "as_of=2026-02-01&most_past_due=1").await;
+    assert_eq!(worst["totals"], full["totals"], "{worst}");
+    assert_eq!(
+        worst["customers"].as_array().map(Vec::len),
+        Some(1),
+        "{worst}"
+    );
+    assert_eq!(
+        worst["customers"][0]["customer_id"],
+        customer.as_str(),
+        "{worst}"
+    );
+    let both = aging(app, "as_of=2026-02-01&most_past_due=5").await;
+    assert_eq!(
+        both["customers"][1]["customer_id"],
+        other.as_str(),
+        "nothing past due comes last: {both}"
+    );
+    for bad in [
+        "most_past_due=0",
+        "most_past_due=1001",
+        "most_past_due=5&totals_only=true",
+    ] {
+        let (status, problem) = app
+            .get(
+                &format!("/v1/receivables/aging?{bad}"),
+                app.a.key(Role::Viewer),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");
+        assert_eq!(field(&problem), "most_past_due", "{bad}: {problem}");
+    }
 }
 
 /// The processor's id keeps one payment reported twice (webhook and import, two idempotency
@@ -569,12 +605,7 @@ async fn a_processor_id_is_counted_once_per_tenant(app: &TestApp) {
         "0.00",
         "the refused twin paid nothing"
     );
-    let (_, account) = app
-        .get(
-            &format!("/v1/customers/{customer}/account"),
-            app.a.key(Role::Viewer),
-        )
-        .await;
+    let account = account_of(app, &customer).await;
     assert_eq!(
         account["currencies"][0]["credit"]["amount"], "0.00",
         "{account}"

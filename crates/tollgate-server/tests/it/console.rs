@@ -104,6 +104,13 @@ impl<'a> Browser<'a> {
         self.send(request).await
     }
 
+    /// Signs in with a key that may, and answers the redirect to the console.
+    async fn signed_in(&mut self, key: &str) -> Page {
+        let page = self.sign_in(key).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+        page
+    }
+
     async fn sign_in(&mut self, key: &str) -> Page {
         let form = self.get("/console/sign-in").await;
         assert_eq!(form.status, StatusCode::OK);
@@ -164,13 +171,7 @@ async fn the_session_cookie_is_http_only_strict_and_needs_its_form_token(app: &T
     let ingest = browser.sign_in(app.a.key(Role::Ingest)).await;
     assert_eq!(ingest.status, StatusCode::UNAUTHORIZED);
 
-    let signed_in = browser.sign_in(app.a.key(Role::Analyst)).await;
-    assert_eq!(
-        signed_in.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        signed_in.html
-    );
+    let signed_in = browser.signed_in(app.a.key(Role::Analyst)).await;
     assert_eq!(signed_in.location.as_deref(), Some("/console"));
     let session = signed_in
         .set_cookies
@@ -230,13 +231,7 @@ async fn another_server(app: &TestApp) -> String {
 /// server of the store, and rotating the stored key ends it there.
 async fn a_session_holds_on_another_server_of_the_same_store(app: &TestApp) {
     let mut browser = Browser::new(app);
-    let signed_in = browser.sign_in(app.a.key(Role::Analyst)).await;
-    assert_eq!(
-        signed_in.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        signed_in.html
-    );
+    browser.signed_in(app.a.key(Role::Analyst)).await;
 
     let base = another_server(app).await;
     let request = browser.http.get(format!("{base}/console"));
