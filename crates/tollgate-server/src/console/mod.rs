@@ -13,6 +13,7 @@
 //! Every page reads without JavaScript; charts are inline SVG, each followed by the same
 //! numbers as a table.
 
+mod cases;
 mod charts;
 mod collections;
 mod customer;
@@ -57,6 +58,7 @@ pub fn routes(state: AppState) -> Router {
             post(queues::request_step),
         )
         .route("/console/alerts/{id}/{action}", post(queues::alert_action))
+        .route("/console/cases/{id}/{action}", post(cases::action))
         .route("/console/{what}/{id}/review", post(queues::review))
         .route("/console/rules", get(rules::page).post(rules::submit))
         .route("/console/collections", get(collections::page))

@@ -1,4 +1,4 @@
-//! The overview: open cases by deadline, today's alerts, decisions by verdict per week, spend
+//! The overview: open cases by deadline (assigned and resolved there, see `cases`), today's alerts, decisions by verdict per week, spend
 //! against budgets and receivables by aging bucket.
 
 use std::collections::BTreeMap;

@@ -20,7 +20,10 @@ use tollgate_core::{ActionId, clock::SystemClock, outbox::ActionKind, tenancy::R
 use tollgate_server::{Connectors, outbox::Worker};
 use tollgate_store::NewAction;
 
-use crate::harness::{Engine, TestApp};
+use crate::{
+    console::{Browser, csrf},
+    harness::{Engine, TestApp},
+};
 
 const VENDOR_CUSTOMER: &str = "ms-cust-1";
 const AZURE_SUB: &str = "azure-sub-1";
@@ -823,7 +826,92 @@ async fn termination_cancels_at_the_vendor_and_a_closed_window_is_final(
     );
 }
 
+/// An analyst works a vendor's fraud case from the console: assigns it, then resolves it, and
+/// the resolution reaches the vendor like one over the API. A viewer gets no forms.
+async fn an_analyst_works_a_case_in_the_console(app: &TestApp, fake: &FakePartnerCenter) {
+    customer_with_subscription(app, fake).await;
+    fake.set_fraud_events(vec![fraud_event("evt-1", AZURE_SUB, "Active")]);
+    signed_webhook(app, fake, AZURE_SUB).await;
+    drain(app).await;
+    let case_id = get(app, "/v1/cases").await["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut viewer = Browser::new(app);
+    viewer.signed_in(app.a.key(Role::Viewer)).await;
+    let page = viewer.get("/console").await;
+    assert!(page.html.contains("badge actioned"), "{}", page.html);
+    assert!(
+        !page.html.contains("/assign\""),
+        "a viewer sees no case forms"
+    );
+    let refused = viewer
+        .post(
+            &format!("/console/cases/{case_id}/assign"),
+            &[("csrf", &csrf(&page.html)), ("assignee", "mallory")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let mut analyst = Browser::new(app);
+    analyst.signed_in(app.a.key(Role::Analyst)).await;
+    let page = analyst.get("/console").await;
+    assert!(
+        page.html
+            .contains(&format!("/console/cases/{case_id}/resolve")),
+        "{}",
+        page.html
+    );
+    let token = csrf(&page.html);
+    let assigned = analyst
+        .post(
+            &format!("/console/cases/{case_id}/assign"),
+            &[("csrf", &token), ("assignee", "  dana@reseller.example ")],
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::SEE_OTHER, "{}", assigned.html);
+    assert_eq!(
+        get(app, &format!("/v1/cases/{case_id}")).await["assignee"],
+        "dana@reseller.example"
+    );
+    let resolved = analyst
+        .post(
+            &format!("/console/cases/{case_id}/resolve"),
+            &[
+                ("csrf", &token),
+                ("outcome", "fraud"),
+                ("note", "Card ring, confirmed by the bank."),
+            ],
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::SEE_OTHER, "{}", resolved.html);
+    let case = get(app, &format!("/v1/cases/{case_id}")).await;
+    assert_eq!(
+        (&case["state"], &case["outcome"]),
+        (&json!("resolved"), &json!("fraud")),
+        "{case}"
+    );
+    only_action(app, "fraud_event_status").await;
+    assert!(
+        audit(app)
+            .await
+            .iter()
+            .any(|e| e["action"] == "case.resolved")
+    );
+
+    // A resolved case is final, in the console as over the API.
+    let again = analyst
+        .post(
+            &format!("/console/cases/{case_id}/resolve"),
+            &[("csrf", &token), ("outcome", "paid"), ("note", "")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.html);
+}
+
 with_fake!(
+    an_analyst_works_a_case_in_the_console,
     simultaneous_notices_share_one_case,
     termination_cancels_at_the_vendor_and_a_closed_window_is_final,
     crypto_mining_webhook_suspends_and_resolution_reaches_the_vendor,

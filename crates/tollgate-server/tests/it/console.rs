@@ -11,17 +11,17 @@ use crate::{
 };
 
 /// A browser without JavaScript: keeps the cookies it is given and never follows redirects.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     http: reqwest::Client,
     cookies: Vec<(String, String)>,
 }
 
-struct Page {
-    status: StatusCode,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
     location: Option<String>,
     set_cookies: Vec<String>,
-    html: String,
+    pub(crate) html: String,
 }
 
 fn encode(text: &str) -> String {
@@ -36,7 +36,7 @@ fn encode(text: &str) -> String {
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             http: reqwest::Client::builder()
@@ -85,12 +85,12 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.http.get(format!("{}{path}", self.app.base));
         self.send(request).await
     }
 
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let body = fields
             .iter()
             .map(|(k, v)| format!("{k}={}", encode(v)))
@@ -105,7 +105,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Signs in with a key that may, and answers the redirect to the console.
-    async fn signed_in(&mut self, key: &str) -> Page {
+    pub(crate) async fn signed_in(&mut self, key: &str) -> Page {
         let page = self.sign_in(key).await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
         page
@@ -121,7 +121,7 @@ impl<'a> Browser<'a> {
 }
 
 /// The CSRF token of the first form on the page.
-fn csrf(html: &str) -> String {
+pub(crate) fn csrf(html: &str) -> String {
     let at = html
         .find("name=\"csrf\" value=\"")
         .expect("a form with a CSRF token")

@@ -1,0 +1,63 @@
+//! Working a case from the console: assign it, resolve it with an outcome. Each form calls the
+//! API handler for that change (`POST /v1/cases/{id}/assign`, `…/resolve`), so it is checked,
+//! audited and told to the vendor exactly as over the API.
+
+use axum::{
+    Extension, Form,
+    extract::{Path, State},
+    response::Response,
+};
+use serde::Deserialize;
+use serde_json::json;
+use tollgate_core::CaseId;
+
+use super::{Fail, Session, changed, customer::json_input, see_other};
+use crate::{
+    AppState,
+    api::{Id, cases},
+    ctx::{Ctx, Operate},
+    error::ApiError,
+};
+
+#[derive(Deserialize)]
+pub struct CaseForm {
+    csrf: String,
+    /// For `assign`: who works the case.
+    #[serde(default)]
+    assignee: String,
+    /// For `resolve`: `fraud`, `abuse`, `false_positive` or `paid`.
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `assign` or `resolve`, as `POST /v1/cases/{id}/{action}`.
+pub async fn action(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<CaseForm>,
+) -> Result<Response, Fail> {
+    session.check(&form.csrf)?;
+    let ctx = Ctx::<Operate>::for_caller(&state, session.caller)?;
+    let id: CaseId = id.parse().map_err(|_| Fail::Api(ApiError::NotFound))?;
+    let answer = match action.as_str() {
+        "assign" => {
+            cases::assign(
+                ctx,
+                Id(id),
+                json_input(json!({ "assignee": form.assignee }))?,
+            )
+            .await
+        }
+        "resolve" => {
+            let note = Some(form.note.trim()).filter(|n| !n.is_empty());
+            let input = json_input(json!({ "outcome": form.outcome, "note": note }))?;
+            cases::resolve(ctx, Id(id), input).await
+        }
+        _ => return Err(Fail::Api(ApiError::NotFound)),
+    };
+    changed(answer)?;
+    Ok(see_other("/console#cases-h"))
+}
