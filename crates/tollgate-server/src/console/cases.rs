@@ -1,6 +1,6 @@
-//! Working a case from the console: assign it, resolve it with an outcome. Each form calls the
-//! API handler for that change (`POST /v1/cases/{id}/assign`, `…/resolve`), so it is checked,
-//! audited and told to the vendor exactly as over the API.
+//! Working a case from the console: assign it, comment on it, resolve it with an outcome. Each
+//! form calls the API handler for that change (`POST /v1/cases/{id}/assign`, `…/comment`,
+//! `…/resolve`), so it is checked, audited and told to the vendor exactly as over the API.
 
 use axum::{
     Extension, Form,
@@ -28,11 +28,15 @@ pub struct CaseForm {
     /// For `resolve`: `fraud`, `abuse`, `false_positive` or `paid`.
     #[serde(default)]
     outcome: String,
+    /// For `resolve`, optional.
     #[serde(default)]
     note: String,
+    /// For `comment`.
+    #[serde(default)]
+    body: String,
 }
 
-/// `assign` or `resolve`, as `POST /v1/cases/{id}/{action}`.
+/// `assign`, `comment` or `resolve`, as `POST /v1/cases/{id}/{action}`.
 pub async fn action(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
@@ -51,6 +55,7 @@ pub async fn action(
             )
             .await
         }
+        "comment" => cases::comment(ctx, Id(id), json_input(json!({ "body": form.body }))?).await,
         "resolve" => {
             let note = Some(form.note.trim()).filter(|n| !n.is_empty());
             let input = json_input(json!({ "outcome": form.outcome, "note": note }))?;

@@ -875,6 +875,23 @@ async fn an_analyst_works_a_case_in_the_console(app: &TestApp, fake: &FakePartne
         get(app, &format!("/v1/cases/{case_id}")).await["assignee"],
         "dana@reseller.example"
     );
+    let commented = analyst
+        .post(
+            &format!("/console/cases/{case_id}/comment"),
+            &[
+                ("csrf", &token),
+                ("body", "Called the bank; card reported stolen."),
+            ],
+        )
+        .await;
+    assert_eq!(
+        commented.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        commented.html
+    );
+    let timeline = get(app, &format!("/v1/cases/{case_id}")).await["timeline"].to_string();
+    assert!(timeline.contains("card reported stolen"), "{timeline}");
     let resolved = analyst
         .post(
             &format!("/console/cases/{case_id}/resolve"),
