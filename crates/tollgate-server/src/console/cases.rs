@@ -1,9 +1,10 @@
-//! Working a case from the console: assign it, comment on it, resolve it with an outcome. Each
-//! form calls the API handler for that change (`POST /v1/cases/{id}/assign`, `…/comment`,
-//! `…/resolve`), so it is checked, audited and told to the vendor exactly as over the API.
+//! A case in the console: what it gathered and its timeline, as `GET /v1/cases/{id}` answers,
+//! and the forms that work it: assign, comment, resolve with an outcome. Each form calls the API
+//! handler for that change (`POST /v1/cases/{id}/assign`, `…/comment`, `…/resolve`), so it is
+//! checked, audited and told to the vendor exactly as over the API.
 
 use axum::{
-    Extension, Form,
+    Extension, Form, Json,
     extract::{Path, State},
     response::Response,
 };
@@ -11,13 +12,27 @@ use serde::Deserialize;
 use serde_json::json;
 use tollgate_core::CaseId;
 
-use super::{Fail, Session, changed, customer::json_input, see_other};
+use super::{
+    Fail, Session, changed,
+    customer::{json_input, parse_id},
+    data, render, see_other,
+};
 use crate::{
     AppState,
     api::{Id, cases},
-    ctx::{Ctx, Operate},
+    ctx::{Ctx, Operate, Read},
     error::ApiError,
 };
+
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> Result<Response, Fail> {
+    let id: CaseId = parse_id(&id)?;
+    let Json(case) = cases::get(Ctx::<Read>::for_caller(&state, session.caller)?, Id(id)).await?;
+    render(&session, "case.html", json!({ "case": data(case)? }))
+}
 
 #[derive(Deserialize)]
 pub struct CaseForm {
@@ -45,7 +60,7 @@ pub async fn action(
 ) -> Result<Response, Fail> {
     session.check(&form.csrf)?;
     let ctx = Ctx::<Operate>::for_caller(&state, session.caller)?;
-    let id: CaseId = id.parse().map_err(|_| Fail::Api(ApiError::NotFound))?;
+    let id: CaseId = parse_id(&id)?;
     let answer = match action.as_str() {
         "assign" => {
             cases::assign(
@@ -64,5 +79,5 @@ pub async fn action(
         _ => return Err(Fail::Api(ApiError::NotFound)),
     };
     changed(answer)?;
-    Ok(see_other("/console#cases-h"))
+    Ok(see_other(&format!("/console/cases/{id}")))
 }

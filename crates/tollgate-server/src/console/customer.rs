@@ -28,7 +28,7 @@ use crate::{
 /// Days of spend in a subscription's sparkline.
 const SPARK_DAYS: i64 = 30;
 
-fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, Fail> {
+pub fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, Fail> {
     text.parse().map_err(|_| Fail::Api(ApiError::NotFound))
 }
 

@@ -58,6 +58,7 @@ pub fn routes(state: AppState) -> Router {
             post(queues::request_step),
         )
         .route("/console/alerts/{id}/{action}", post(queues::alert_action))
+        .route("/console/cases/{id}", get(cases::page))
         .route("/console/cases/{id}/{action}", post(cases::action))
         .route("/console/{what}/{id}/review", post(queues::review))
         .route("/console/rules", get(rules::page).post(rules::submit))
@@ -94,6 +95,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         (
             "customer.html",
             include_str!("../../templates/console/customer.html"),
+        ),
+        (
+            "case.html",
+            include_str!("../../templates/console/case.html"),
         ),
         (
             "queues.html",

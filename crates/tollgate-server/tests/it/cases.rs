@@ -840,7 +840,7 @@ async fn an_analyst_works_a_case_in_the_console(app: &TestApp, fake: &FakePartne
 
     let mut viewer = Browser::new(app);
     viewer.signed_in(app.a.key(Role::Viewer)).await;
-    let page = viewer.get("/console").await;
+    let page = viewer.get(&format!("/console/cases/{case_id}")).await;
     assert!(page.html.contains("badge actioned"), "{}", page.html);
     assert!(
         !page.html.contains("/assign\""),
@@ -856,7 +856,21 @@ async fn an_analyst_works_a_case_in_the_console(app: &TestApp, fake: &FakePartne
 
     let mut analyst = Browser::new(app);
     analyst.signed_in(app.a.key(Role::Analyst)).await;
-    let page = analyst.get("/console").await;
+    let overview = analyst.get("/console").await;
+    assert!(
+        overview
+            .html
+            .contains(&format!("/console/cases/{case_id}\"")),
+        "the overview links the case: {}",
+        overview.html
+    );
+    let page = analyst.get(&format!("/console/cases/{case_id}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("evt-1"),
+        "the vendor's event: {}",
+        page.html
+    );
     assert!(
         page.html
             .contains(&format!("/console/cases/{case_id}/resolve")),
@@ -892,6 +906,12 @@ async fn an_analyst_works_a_case_in_the_console(app: &TestApp, fake: &FakePartne
     );
     let timeline = get(app, &format!("/v1/cases/{case_id}")).await["timeline"].to_string();
     assert!(timeline.contains("card reported stolen"), "{timeline}");
+    let page = analyst.get(&format!("/console/cases/{case_id}")).await;
+    assert!(
+        page.html.contains("Called the bank; card reported stolen."),
+        "the timeline shows the comment: {}",
+        page.html
+    );
     let resolved = analyst
         .post(
             &format!("/console/cases/{case_id}/resolve"),
