@@ -151,6 +151,13 @@ fn with(valid: &Value, field: &str, value: Value) -> Value {
     body
 }
 
+/// `valid` with one field of its bank-account `mandate` replaced.
+fn with_mandate(valid: &Value, field: &str, value: Value) -> Value {
+    let mut mandate = valid["mandate"].clone();
+    mandate[field] = value;
+    with(valid, "mandate", mandate)
+}
+
 fn without(valid: &Value, field: &str) -> Value {
     let mut body = valid.clone();
     body.as_object_mut().unwrap().remove(field);
@@ -657,11 +664,6 @@ const ROUTES: &[Route] = &[
                    "mandate": {"reference": "MNDT-1", "accepted_at": "2026-10-01T00:00:00Z"}})
         }),
         flaws: |valid| {
-            let mandate = |field: &str, value: Value| {
-                let mut mandate = valid["mandate"].clone();
-                mandate[field] = value;
-                with(valid, "mandate", mandate)
-            };
             vec![
                 invalid("unknown type", with(valid, "type", json!("wallet")), "type"),
                 invalid(
@@ -701,12 +703,12 @@ const ROUTES: &[Route] = &[
                 ),
                 invalid(
                     "mandate signed tomorrow",
-                    mandate("accepted_at", json!("2099-01-01T00:00:00Z")),
+                    with_mandate(valid, "accepted_at", json!("2099-01-01T00:00:00Z")),
                     "mandate.accepted_at",
                 ),
                 invalid(
                     "mandate without reference",
-                    mandate("reference", json!("")),
+                    with_mandate(valid, "reference", json!("")),
                     "mandate.reference",
                 ),
                 invalid(
@@ -748,11 +750,6 @@ const ROUTES: &[Route] = &[
                    "mandate": {"reference": "MNDT-9", "accepted_at": "2026-10-01T00:00:00Z"}})
         }),
         flaws: |valid| {
-            let mandate = |field: &str, value: Value| {
-                let mut mandate = valid["mandate"].clone();
-                mandate[field] = value;
-                with(valid, "mandate", mandate)
-            };
             vec![
                 invalid(
                     "unknown state",
@@ -766,12 +763,12 @@ const ROUTES: &[Route] = &[
                 ),
                 invalid(
                     "mandate signed in the future",
-                    mandate("accepted_at", json!("2099-01-01T00:00:00Z")),
+                    with_mandate(valid, "accepted_at", json!("2099-01-01T00:00:00Z")),
                     "mandate.accepted_at",
                 ),
                 invalid(
                     "mandate without reference",
-                    mandate("reference", json!("")),
+                    with_mandate(valid, "reference", json!("")),
                     "mandate.reference",
                 ),
             ]
