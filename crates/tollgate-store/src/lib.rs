@@ -6,6 +6,7 @@
 mod activity;
 mod audit;
 mod cases;
+mod checkpointer;
 mod collections;
 mod customers;
 mod decisions;
@@ -101,6 +102,8 @@ pub struct Store {
     /// queue for it in order instead of colliding on the file lock, where SQLite's busy
     /// handler sleeps with a growing back-off.
     writer: Option<Arc<writer::Writer>>,
+    /// On SQLite, copies the write-ahead log back into the database beside the writer.
+    checkpointer: Option<Arc<checkpointer::Checkpointer>>,
     dialect: Dialect,
 }
 
@@ -138,16 +141,19 @@ impl Store {
         }
         let options = AnyConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("bad database URL: {e}")))?;
-        let (pool, writer) = match dialect {
+        let (pool, writer, checkpointer) = match dialect {
             Dialect::Sqlite => {
-                let setup = sqlite_pool(1).connect_with(options.clone()).await?;
+                let setup = sqlite_pool(2).connect_with(options.clone()).await?;
                 // The writer creates the file and switches it to WAL before readers open it.
                 MIGRATOR.run(&setup).await?;
                 let writer = writer::Writer::new(setup.acquire().await?.detach());
+                let checkpointer =
+                    checkpointer::Checkpointer::start(setup.acquire().await?.detach());
                 setup.close().await;
                 (
                     sqlite_pool(8).connect_with(options).await?,
                     Some(Arc::new(writer)),
+                    Some(Arc::new(checkpointer)),
                 )
             }
             Dialect::Postgres => {
@@ -157,12 +163,13 @@ impl Store {
                     .connect_with(options)
                     .await?;
                 MIGRATOR.run(&pool).await?;
-                (pool, None)
+                (pool, None, None)
             }
         };
         Ok(Self {
             pool,
             writer,
+            checkpointer,
             dialect,
         })
     }
@@ -178,6 +185,7 @@ impl Store {
         Ok(Self {
             pool,
             writer: None,
+            checkpointer: None,
             dialect: Dialect::Postgres,
         })
     }
@@ -230,6 +238,9 @@ impl Store {
     pub async fn close(&self) {
         if let Some(writer) = &self.writer {
             writer.close().await;
+        }
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop().await;
         }
         self.pool.close().await;
     }

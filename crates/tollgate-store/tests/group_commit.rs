@@ -85,3 +85,37 @@ async fn a_dropped_transaction_leaves_the_database_writable_for_other_processes(
         .collect();
     assert_eq!(slugs, ["t2"]);
 }
+
+/// Committed pages reach the database file without waiting for the writer's own checkpoint
+/// (at 16,000 pages): the background checkpointer copies them within a moment. A connection
+/// that opens the file as immutable reads the database file alone, never the write-ahead log.
+#[tokio::test]
+async fn the_background_checkpointer_copies_committed_pages_into_the_database_file() {
+    use sqlx::{Connection, Row};
+
+    let db = testing::sqlite().await;
+    let mut tx = db.store.begin().await.unwrap();
+    tx.insert_tenant(&tenant(1)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let file_only = format!("{}&immutable=true", db.url.replace("mode=rwc", "mode=ro"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // Until the migrations' pages are copied too, the file alone may not even be a
+        // consistent database: that counts as "not yet".
+        let mut conn = sqlx::AnyConnection::connect(&file_only).await.unwrap();
+        let tenants = sqlx::query("SELECT COUNT(*) AS n FROM tenants")
+            .fetch_one(&mut conn)
+            .await
+            .map(|row| row.get::<i64, _>("n"));
+        conn.close().await.unwrap();
+        if matches!(tenants, Ok(1)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tenant is still only in the write-ahead log"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
