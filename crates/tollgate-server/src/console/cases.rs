@@ -1,7 +1,9 @@
 //! A case in the console: what it gathered and its timeline, as `GET /v1/cases/{id}` answers,
-//! and the forms that work it: assign, comment, resolve with an outcome. Each form calls the API
-//! handler for that change (`POST /v1/cases/{id}/assign`, `…/comment`, `…/resolve`), so it is
-//! checked, audited and told to the vendor exactly as over the API.
+//! and the forms that work it: assign, comment, act on one of the customer's subscriptions
+//! (suspend, reactivate, cancel or reactivate an Azure entitlement), resolve with an outcome.
+//! Each form calls the API handler for that change (`POST /v1/cases/{id}/assign`, `…/comment`,
+//! `…/act`, `…/resolve`), so it is checked, audited and told to the vendor exactly as over the
+//! API.
 
 use axum::{
     Extension, Form, Json,
@@ -15,11 +17,11 @@ use tollgate_core::CaseId;
 use super::{
     Fail, Session, changed,
     customer::{json_input, parse_id},
-    data, render, see_other,
+    data, query, render, see_other,
 };
 use crate::{
     AppState,
-    api::{Id, cases},
+    api::{Id, cases, subscriptions},
     ctx::{Ctx, Operate, Read},
     error::ApiError,
 };
@@ -31,7 +33,21 @@ pub async fn page(
 ) -> Result<Response, Fail> {
     let id: CaseId = parse_id(&id)?;
     let Json(case) = cases::get(Ctx::<Read>::for_caller(&state, session.caller)?, Id(id)).await?;
-    render(&session, "case.html", json!({ "case": data(case)? }))
+    // What the act form can choose from: the subscriptions of the case's customer.
+    let subscriptions = match case.case.customer_id {
+        Some(customer) => {
+            let by_customer = query(json!({ "customer_id": customer, "limit": 100 }))?;
+            let Json(list) =
+                subscriptions::list(Ctx::for_caller(&state, session.caller)?, by_customer).await?;
+            data(list.data)?
+        }
+        None => json!([]),
+    };
+    render(
+        &session,
+        "case.html",
+        json!({ "case": data(case)?, "subscriptions": subscriptions }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -49,9 +65,27 @@ pub struct CaseForm {
     /// For `comment`.
     #[serde(default)]
     body: String,
+    /// For `act`: `suspend_subscription`, `reactivate_subscription`,
+    /// `cancel_azure_entitlement` or `reactivate_azure_entitlement`.
+    #[serde(default)]
+    action: String,
+    /// For `act`: one of the customer's subscriptions.
+    #[serde(default)]
+    subscription_id: String,
+    /// For `act` on an Azure entitlement.
+    #[serde(default)]
+    entitlement_id: String,
+    /// For `act`, optional.
+    #[serde(default)]
+    reason: String,
 }
 
-/// `assign`, `comment` or `resolve`, as `POST /v1/cases/{id}/{action}`.
+/// An optional text field of a form: empty means absent.
+fn given(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|t| !t.is_empty())
+}
+
+/// `assign`, `comment`, `act` or `resolve`, as `POST /v1/cases/{id}/{action}`.
 pub async fn action(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
@@ -71,9 +105,17 @@ pub async fn action(
             .await
         }
         "comment" => cases::comment(ctx, Id(id), json_input(json!({ "body": form.body }))?).await,
+        "act" => {
+            let input = json_input(json!({
+                "action": form.action,
+                "subscription_id": form.subscription_id,
+                "entitlement_id": given(&form.entitlement_id),
+                "reason": given(&form.reason),
+            }))?;
+            cases::act(ctx, Id(id), input).await
+        }
         "resolve" => {
-            let note = Some(form.note.trim()).filter(|n| !n.is_empty());
-            let input = json_input(json!({ "outcome": form.outcome, "note": note }))?;
+            let input = json_input(json!({ "outcome": form.outcome, "note": given(&form.note) }))?;
             cases::resolve(ctx, Id(id), input).await
         }
         _ => return Err(Fail::Api(ApiError::NotFound)),

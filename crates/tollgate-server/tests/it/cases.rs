@@ -826,10 +826,11 @@ async fn termination_cancels_at_the_vendor_and_a_closed_window_is_final(
     );
 }
 
-/// An analyst works a vendor's fraud case from the console: assigns it, then resolves it, and
-/// the resolution reaches the vendor like one over the API. A viewer gets no forms.
+/// An analyst works a vendor's fraud case from the console: assigns it, comments, cancels the
+/// Azure entitlement, then resolves it; the cancellation and the resolution reach the vendor
+/// like ones over the API. A viewer gets no forms.
 async fn an_analyst_works_a_case_in_the_console(app: &TestApp, fake: &FakePartnerCenter) {
-    customer_with_subscription(app, fake).await;
+    let (_, subscription) = customer_with_subscription(app, fake).await;
     fake.set_fraud_events(vec![fraud_event("evt-1", AZURE_SUB, "Active")]);
     signed_webhook(app, fake, AZURE_SUB).await;
     drain(app).await;
@@ -912,6 +913,53 @@ async fn an_analyst_works_a_case_in_the_console(app: &TestApp, fake: &FakePartne
         "the timeline shows the comment: {}",
         page.html
     );
+    assert!(
+        page.html
+            .contains(&format!("<option value=\"{subscription}\">")),
+        "the act form offers the customer's subscription: {}",
+        page.html
+    );
+    let act = |entitlement: &'static str| {
+        [
+            ("csrf", token.as_str()),
+            ("action", "cancel_azure_entitlement"),
+            ("subscription_id", subscription.as_str()),
+            ("entitlement_id", entitlement),
+            ("reason", "Mining on a stolen card"),
+        ]
+    };
+    let refused = analyst
+        .post(&format!("/console/cases/{case_id}/act"), &act(" "))
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.html
+    );
+    assert!(refused.html.contains("entitlement_id"), "{}", refused.html);
+    let acted = analyst
+        .post(
+            &format!("/console/cases/{case_id}/act"),
+            &act("azure-sub-under-plan"),
+        )
+        .await;
+    assert_eq!(acted.status, StatusCode::SEE_OTHER, "{}", acted.html);
+    let entitlement = only_action(app, "azure_entitlement").await;
+    drain(app).await;
+    let cancels = fake_cancels(fake);
+    assert_eq!(cancels.len(), 1);
+    assert_eq!(
+        cancels[0].header("ms-requestid"),
+        Some(entitlement.uuid().to_string().as_str())
+    );
+    let page = analyst.get(&format!("/console/cases/{case_id}")).await;
+    assert!(
+        page.html.contains("change: entitlement_cancel"),
+        "the timeline shows the action: {}",
+        page.html
+    );
+
     let resolved = analyst
         .post(
             &format!("/console/cases/{case_id}/resolve"),
