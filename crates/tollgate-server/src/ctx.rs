@@ -125,36 +125,12 @@ impl<P> Ctx<P> {
         audit_as(self, tx, action, object_id, data).await
     }
 
-    /// An audit entry as this caller, for [`Ctx::commit_audited`] to append.
-    pub fn audit_entry(
-        &self,
-        action: &str,
-        object_id: impl ToString,
-        data: impl Serialize,
-    ) -> ApiResult<(DateTime<Utc>, AuditEntry)> {
-        Ok((self.now(), entry(self, action, object_id, data)?))
-    }
-
     /// Commits `tx` and answers with `body`. With an `Idempotency-Key`, the answer is stored in
     /// the same transaction; if a concurrent twin committed first, this one rolls back and
     /// replays the twin's answer.
     pub async fn commit(
         &self,
-        tx: Tx,
-        status: StatusCode,
-        body: &impl Serialize,
-    ) -> ApiResult<Response> {
-        self.commit_audited(tx, Vec::new(), status, body).await
-    }
-
-    /// [`Ctx::commit`], appending `audit` to the tenant's chain as the transaction's last
-    /// statements. On PostgreSQL the append locks the chain's head until commit, which queues
-    /// every other writer of the tenant: appended last, the lock covers the append and the
-    /// commit, not the whole request.
-    pub async fn commit_audited(
-        &self,
         mut tx: Tx,
-        audit: Vec<(DateTime<Utc>, AuditEntry)>,
         status: StatusCode,
         body: &impl Serialize,
     ) -> ApiResult<Response> {
@@ -182,7 +158,6 @@ impl<P> Ctx<P> {
                 return replay(&first, &idem.request_hash);
             }
         }
-        tx.append_audit_all(self.tenant(), audit).await?;
         let wake = tx.enqueued_actions();
         tx.commit().await?;
         if wake {

@@ -354,22 +354,10 @@ impl Recorded {
         }
     }
 
-    /// Stores the decision, puts it on the audit chain under the deciding policy and publishes
+    /// Stores the decision, puts it on the audit chain under the deciding policy (appended
+    /// when `tx` commits, as its last statements: see [`Tx::defer_audit`]) and publishes
     /// `decision.created` to the tenant's webhook endpoints, all in `tx`.
     pub async fn save(&self, tx: &mut Tx, tenant: TenantId, subject_id: &str) -> ApiResult<()> {
-        let (at, entry) = self.store(tx, tenant, subject_id).await?;
-        tx.append_audit(tenant, at, entry).await?;
-        Ok(())
-    }
-
-    /// [`Recorded::save`] without the audit append: returns the entry for the caller to append
-    /// last (see [`Ctx::commit_audited`](crate::ctx::Ctx::commit_audited)).
-    pub async fn store(
-        &self,
-        tx: &mut Tx,
-        tenant: TenantId,
-        subject_id: &str,
-    ) -> ApiResult<(DateTime<Utc>, AuditEntry)> {
         let d = &self.decision;
         tx.insert_decision(
             tenant,
@@ -408,7 +396,8 @@ impl Recorded {
                 "reasons": d.reasons.iter().map(|r| &r.code).collect::<Vec<_>>(),
             }),
         };
-        Ok((d.decided_at, entry))
+        tx.defer_audit(tenant, d.decided_at, entry);
+        Ok(())
     }
 }
 

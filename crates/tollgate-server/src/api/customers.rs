@@ -209,9 +209,9 @@ pub async fn create(
     let new = input.validate()?;
     let mut tx = ctx.begin().await?;
     let customer = tx.insert_customer(ctx.tenant(), new, ctx.now()).await?;
-    let created = ctx.audit_entry("customer.created", customer.id, &customer)?;
-    ctx.commit_audited(tx, vec![created], StatusCode::CREATED, &customer)
-        .await
+    ctx.audit(&mut tx, "customer.created", customer.id, &customer)
+        .await?;
+    ctx.commit(tx, StatusCode::CREATED, &customer).await
 }
 
 /// List customers, oldest first.

@@ -292,15 +292,16 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
         now,
     )
     .await?;
-    let created = ctx.audit_entry(
+    ctx.audit(
+        &mut tx,
         "order.created",
         id,
         serde_json::json!({ "customer_id": customer.id, "status": status, "total": total }),
-    )?;
-    let decided = recorded.store(&mut tx, tenant, &id.to_string()).await?;
+    )
+    .await?;
+    recorded.save(&mut tx, tenant, &id.to_string()).await?;
     let out = OrderOut::new(id, row, total, DecisionOut::from(&recorded))?;
-    ctx.commit_audited(tx, vec![created, decided], StatusCode::CREATED, &out)
-        .await
+    ctx.commit(tx, StatusCode::CREATED, &out).await
 }
 
 /// List orders, oldest first; `status=held` is the review queue.

@@ -249,7 +249,8 @@ pub async fn create(
         now,
     )
     .await?;
-    let created = ctx.audit_entry(
+    ctx.audit(
+        &mut tx,
         "payment_method.created",
         id,
         serde_json::json!({
@@ -259,11 +260,11 @@ pub async fn create(
             "bin": method.card().map(|card| &card.bin),
             "last4": method.last4(),
         }),
-    )?;
-    let decided = recorded.store(&mut tx, tenant, &id.to_string()).await?;
+    )
+    .await?;
+    recorded.save(&mut tx, tenant, &id.to_string()).await?;
     let out = PaymentMethodOut::new(id, row, method, DecisionOut::from(&recorded));
-    ctx.commit_audited(tx, vec![created, decided], StatusCode::CREATED, &out)
-        .await
+    ctx.commit(tx, StatusCode::CREATED, &out).await
 }
 
 /// Decides on `method` of `customer` over what `tx` sees. `existing` is the payment method's

@@ -230,10 +230,10 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
     tx.add_link_keys(tenant, customer_id, &link_keys, now)
         .await?;
     tx.record_velocity(tenant, &velocity, now).await?;
-    let created = ctx.audit_entry("customer.created", customer.id, &customer)?;
-    let decided = recorded
-        .store(&mut tx, tenant, &customer_id.to_string())
+    ctx.audit(&mut tx, "customer.created", customer.id, &customer)
         .await?;
-    ctx.commit_audited(tx, vec![created, decided], StatusCode::CREATED, &out)
-        .await
+    recorded
+        .save(&mut tx, tenant, &customer_id.to_string())
+        .await?;
+    ctx.commit(tx, StatusCode::CREATED, &out).await
 }
