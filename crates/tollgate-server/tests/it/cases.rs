@@ -959,6 +959,12 @@ async fn an_analyst_works_a_case_in_the_console(app: &TestApp, fake: &FakePartne
         "the timeline shows the action: {}",
         page.html
     );
+    // Nested details read as JSON, and a missing value as a dash, not as "None".
+    assert!(
+        page.html.contains("by: <code>{\"playbook\":") && page.html.contains("from: –;"),
+        "{}",
+        page.html
+    );
 
     let resolved = analyst
         .post(
