@@ -9,6 +9,7 @@ use crate::{
     Result, StoreError, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros, to_json},
+    sql::{Params, rows_per_statement},
 };
 
 const COLUMNS: &str = "id, external_id, legal_name, company_domain, country, email, phone, \
@@ -167,6 +168,32 @@ impl Tx {
 
     pub async fn customer(&mut self, tenant: TenantId, id: CustomerId) -> Result<Customer> {
         self.customer_locked(tenant, id, false).await
+    }
+
+    /// The tenant's customers among `ids`, in no particular order; ids it does not have are
+    /// left out.
+    pub async fn customers_among(
+        &mut self,
+        tenant: TenantId,
+        ids: &[CustomerId],
+    ) -> Result<Vec<Customer>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(rows_per_statement(1, 1)) {
+            let mut p = Params::new(self.dialect);
+            let sql = format!(
+                "SELECT {COLUMNS} FROM customers WHERE tenant_id = {} AND id IN ({})",
+                p.next(),
+                p.list(chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(self.conn()).await? {
+                found.push(customer(&row)?);
+            }
+        }
+        Ok(found)
     }
 
     /// Reads a customer and, on PostgreSQL, locks its row until the transaction ends.

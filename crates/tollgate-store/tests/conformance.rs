@@ -151,6 +151,30 @@ async fn keys_are_found_by_hash_and_scoped(store: &Store) {
     tx.commit().await.unwrap();
 }
 
+/// Many customers in one read, as a usage batch resolves its owners; another tenant's and
+/// unknown ids are left out.
+async fn customers_among_reads_only_the_tenants_own(store: &Store) {
+    let a = tenant(store, "a").await;
+    let b = tenant(store, "b").await;
+    let first = customer(store, a, "ext-1").await;
+    let second = customer(store, a, "ext-2").await;
+    customer(store, a, "ext-3").await;
+    let theirs = customer(store, b, "ext-1").await;
+    let mut tx = store.read().await.unwrap();
+    let mut found: Vec<CustomerId> = tx
+        .customers_among(a, &[second, theirs, CustomerId::generate(), first])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    found.sort();
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(found, expected);
+    assert!(tx.customers_among(a, &[]).await.unwrap().is_empty());
+}
+
 async fn customers_page_filter_and_stay_in_their_tenant(store: &Store) {
     let a = tenant(store, "a").await;
     let b = tenant(store, "b").await;
@@ -540,6 +564,7 @@ async fn idempotency_keys_are_per_tenant_and_first_wins(store: &Store) {
 
 conformance!(
     tenants_are_unique_by_slug,
+    customers_among_reads_only_the_tenants_own,
     keys_are_found_by_hash_and_scoped,
     customers_page_filter_and_stay_in_their_tenant,
     subscription_status_changes_keep_their_history,

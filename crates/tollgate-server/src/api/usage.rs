@@ -82,12 +82,16 @@ pub async fn ingest(
 }
 
 /// A batch checked against the store: every record's subscription and owner, its cost in minor
-/// units, and the tenant's time zone. Only reads, so it runs on a read connection before the
-/// write transaction; on SQLite that keeps it out of the one writer's queue. Subscriptions
-/// are never deleted, and the insert's foreign key stands guard all the same.
+/// units, the owners themselves and the tenant's time zone. Only reads, so it runs on a read
+/// connection before the write transaction; on SQLite that keeps it out of the one writer's
+/// queue (a batch of a whole export spans hundreds of customers). Subscriptions are never
+/// deleted, and the insert's foreign key stands guard all the same. An owner's terms changed
+/// by a request racing the batch apply from the next batch on, as a decision is made on
+/// committed state (docs/architecture.md).
 pub struct Resolved<'a> {
     rows: Vec<UsageRow<'a>>,
     owners: Vec<CustomerId>,
+    customers: HashMap<CustomerId, Customer>,
     tz: Tz,
 }
 
@@ -98,9 +102,27 @@ impl<'a> Resolved<'a> {
         tenant: TenantId,
         records: &'a [UsageRecord],
     ) -> ApiResult<Resolved<'a>> {
-        let (rows, owners) = resolve(tx, tenant, records).await?.into_iter().unzip();
+        let (rows, owners): (Vec<_>, Vec<CustomerId>) =
+            resolve(tx, tenant, records).await?.into_iter().unzip();
+        let distinct: Vec<CustomerId> = owners
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let customers = tx
+            .customers_among(tenant, &distinct)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
         let tz = budgets::tenant_tz(tx, tenant).await?;
-        Ok(Self { rows, owners, tz })
+        Ok(Self {
+            rows,
+            owners,
+            customers,
+            tz,
+        })
     }
 }
 
@@ -114,7 +136,12 @@ pub async fn ingest_records(
 ) -> ApiResult<IngestOut> {
     let tenant = ctx.tenant();
     let now = ctx.now();
-    let Resolved { rows, owners, tz } = batch;
+    let Resolved {
+        rows,
+        owners,
+        customers: known,
+        tz,
+    } = batch;
     let tz = *tz;
     let fresh = tx.insert_usage_records(tenant, rows, now).await?;
 
@@ -178,10 +205,15 @@ pub async fn ingest_records(
             *sum = add(*sum, cost_minor)?;
         }
     }
-    let mut customers: HashMap<CustomerId, Customer> = HashMap::new();
-    for customer in owned.values().copied().collect::<BTreeSet<_>>() {
-        customers.insert(customer, tx.customer(tenant, customer).await?);
-    }
+    let customers: HashMap<CustomerId, Customer> = owned
+        .values()
+        .map(|id| {
+            known
+                .get(id)
+                .map(|c| (*id, c.clone()))
+                .ok_or_else(|| ApiError::Internal(format!("owner {id} was not resolved")))
+        })
+        .collect::<ApiResult<_>>()?;
     let hourly: Vec<HourlyUsage> = hourly
         .into_iter()
         .map(
