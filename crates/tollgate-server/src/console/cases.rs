@@ -17,7 +17,7 @@ use tollgate_core::CaseId;
 use super::{
     Fail, Session, changed,
     customer::{json_input, parse_id},
-    data, query, render, see_other,
+    data, given, query, render, see_other,
 };
 use crate::{
     AppState,
@@ -78,11 +78,6 @@ pub struct CaseForm {
     /// For `act`, optional.
     #[serde(default)]
     reason: String,
-}
-
-/// An optional text field of a form: empty means absent.
-fn given(text: &str) -> Option<&str> {
-    Some(text.trim()).filter(|t| !t.is_empty())
 }
 
 /// `assign`, `comment`, `act` or `resolve`, as `POST /v1/cases/{id}/{action}`.

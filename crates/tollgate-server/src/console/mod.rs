@@ -241,6 +241,11 @@ pub fn query<T: serde::de::DeserializeOwned>(value: Value) -> Result<crate::api:
         .map_err(|e| Fail::Api(ApiError::Internal(format!("console query: {e}"))))
 }
 
+/// An optional text field of a form, trimmed: empty means absent.
+pub fn given(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|t| !t.is_empty())
+}
+
 /// After a change: back to the page it was made from (POST, then redirect, then GET).
 pub fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_core::{AlertId, CustomerId, OrderId, PaymentMethodId};
 
-use super::{Fail, Session, changed, customer::json_input, data, query, render, see_other};
+use super::{Fail, Session, changed, customer::json_input, data, given, query, render, see_other};
 use crate::{
     AppState,
     api::{Id, alerts, customers, decisions, orders, payment_methods, verifications},
@@ -252,11 +252,7 @@ pub async fn review(
 ) -> Result<Response, Fail> {
     session.check(&form.csrf)?;
     let ctx = Ctx::<Operate>::for_caller(&state, session.caller)?;
-    let note = form.note.trim();
-    let input = json!({
-        "outcome": form.outcome,
-        "note": (!note.is_empty()).then_some(note),
-    });
+    let input = json!({ "outcome": form.outcome, "note": given(&form.note) });
     let not_found = |_| Fail::Api(ApiError::NotFound);
     let answer = match what.as_str() {
         "payment_methods" => {
