@@ -27,7 +27,7 @@ use tollgate_core::{
     },
     webhooks::EventType,
 };
-use tollgate_store::{DecisionRow, ListItemFilter, Tx};
+use tollgate_store::{DecisionRow, Tx};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -243,42 +243,47 @@ pub fn signup_link_keys(signup: &SignupFacts) -> Vec<(&'static str, String)> {
     out
 }
 
-/// Matches `(kind, value)` candidates against the tenant's block and allow lists; IP items may
-/// be CIDR ranges.
+/// Matches `(kind, value)` candidates against the tenant's block and allow lists. An IP
+/// candidate also matches every CIDR range that holds it.
 pub async fn list_matches(
     tx: &mut Tx,
     tenant: TenantId,
     candidates: &[(&str, String)],
     now: DateTime<Utc>,
 ) -> ApiResult<ListMatches> {
-    let mut matches = ListMatches::default();
-    let items = tx
-        .list_items(tenant, &ListItemFilter::default(), now)
-        .await?;
-    for item in items {
-        let hit = candidates.iter().any(|(kind, value)| {
-            *kind == item.kind
-                && (item.value.eq_ignore_ascii_case(value)
-                    || (item.kind == "ip" && cidr_contains(&item.value, value)))
-        });
-        if hit {
-            match item.action.as_str() {
-                "block" => matches.blocked = true,
-                _ => matches.allowed = true,
-            }
-            matches
-                .matches
-                .push(format!("{}:{}:{}", item.action, item.kind, item.value));
+    let mut expanded = candidates.to_vec();
+    for (kind, value) in candidates {
+        if *kind == "ip"
+            && let Ok(ip) = value.parse::<IpAddr>()
+        {
+            expanded.extend(enclosing_ranges(ip).map(|range| ("ip", range)));
         }
+    }
+    let mut matches = ListMatches::default();
+    for item in tx.matching_list_items(tenant, &expanded, now).await? {
+        match item.action.as_str() {
+            "block" => matches.blocked = true,
+            _ => matches.allowed = true,
+        }
+        matches
+            .matches
+            .push(format!("{}:{}:{}", item.action, item.kind, item.value));
     }
     Ok(matches)
 }
 
-fn cidr_contains(cidr: &str, ip: &str) -> bool {
-    match (cidr.parse::<ipnet::IpNet>(), ip.parse::<IpAddr>()) {
-        (Ok(net), Ok(ip)) => net.contains(&ip),
-        _ => false,
-    }
+/// Every CIDR range that holds `ip`, from `/0` to a single address, written the way the lists
+/// store ranges (network address, prefix length), so a range is found by an exact lookup.
+fn enclosing_ranges(ip: IpAddr) -> impl Iterator<Item = String> {
+    let longest = match ip {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    };
+    (0..=longest).filter_map(move |prefix| {
+        ipnet::IpNet::new(ip, prefix)
+            .ok()
+            .map(|net| net.trunc().to_string())
+    })
 }
 
 /// List candidates of a sign-up: who is applying, from where.
@@ -403,4 +408,23 @@ impl Recorded {
 
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("decisions serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_lies_in_every_range_from_the_whole_space_to_itself() {
+        let v4: Vec<String> = enclosing_ranges("2.160.0.7".parse().unwrap()).collect();
+        assert_eq!(v4.len(), 33);
+        for range in ["0.0.0.0/0", "2.160.0.0/24", "2.160.0.6/31", "2.160.0.7/32"] {
+            assert!(v4.iter().any(|r| r == range), "{range} in {v4:?}");
+        }
+        assert!(!v4.iter().any(|r| r == "2.160.1.0/24"));
+        let v6: Vec<String> = enclosing_ranges("2001:db8::1".parse().unwrap()).collect();
+        assert_eq!(v6.len(), 129);
+        assert!(v6.iter().any(|r| r == "2001:db8::/32"));
+        assert!(v6.iter().any(|r| r == "2001:db8::1/128"));
+    }
 }

@@ -4,14 +4,15 @@
 
 use chrono::{DateTime, Duration, Utc};
 use tollgate_core::{
-    CustomerId, KeyId, SubscriptionId, TenantId,
+    CustomerId, KeyId, ListItemId, SubscriptionId, TenantId,
     audit::{Actor, AuditEntry, ChainBreak},
     customers::{CustomerStatus, ProductKind, SubscriptionStatus, Terms, TrustTier},
     tenancy::{Role, Tenant, hash_secret},
 };
 use tollgate_store::{
-    AuditFilter, CustomerFilter, CustomerPatch, NewCustomer, NewKey, NewSubscription, Store,
-    StoreError, StoredResponse, SubscriptionFilter, conformance, page::PageRequest,
+    AuditFilter, CustomerFilter, CustomerPatch, ListItem, ListItemFilter, NewCustomer, NewKey,
+    NewSubscription, Store, StoreError, StoredResponse, SubscriptionFilter, conformance,
+    page::PageRequest,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -173,6 +174,85 @@ async fn customers_among_reads_only_the_tenants_own(store: &Store) {
     expected.sort();
     assert_eq!(found, expected);
     assert!(tx.customers_among(a, &[]).await.unwrap().is_empty());
+}
+
+/// A decision finds its list hits by exact lookups: the item added last among more than ten
+/// thousand is found; removed, expired and another tenant's items are not.
+async fn list_hits_are_found_however_long_the_lists(store: &Store) {
+    let a = tenant(store, "a").await;
+    let b = tenant(store, "b").await;
+    let item = |kind: &str, value: &str, expires_at| ListItem {
+        id: ListItemId::generate().to_string(),
+        kind: kind.into(),
+        action: "block".into(),
+        value: value.into(),
+        note: None,
+        expires_at,
+        created_at: t0(),
+    };
+    let removed = item("device", "dev-1", None);
+    let mut tx = store.begin().await.unwrap();
+    for i in 0..10_050 {
+        let fingerprint = format!("fp_{i:05}");
+        tx.insert_list_item(a, &item("card", &fingerprint, None))
+            .await
+            .unwrap();
+    }
+    let expiring = item("email", "gone@example.de", Some(t0() + Duration::hours(1)));
+    tx.insert_list_item(a, &expiring).await.unwrap();
+    tx.insert_list_item(a, &removed).await.unwrap();
+    tx.insert_list_item(a, &item("ip", "203.0.113.0/24", None))
+        .await
+        .unwrap();
+    tx.insert_list_item(b, &item("card", "fp_theirs", None))
+        .await
+        .unwrap();
+    tx.remove_list_item(a, &removed.id, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let now = t0() + Duration::hours(2);
+    let mut tx = store.read().await.unwrap();
+    let candidates = [
+        ("card", "fp_10049".to_owned()),
+        ("card", "fp_10049".to_owned()),
+        ("card", "fp_theirs".to_owned()),
+        ("card", "FP_10048".to_owned()),
+        ("email", "gone@example.de".to_owned()),
+        ("device", "dev-1".to_owned()),
+        ("ip", "203.0.113.0/24".to_owned()),
+    ];
+    let hits = tx.matching_list_items(a, &candidates, now).await.unwrap();
+    let mut found: Vec<_> = hits
+        .iter()
+        .map(|i| (i.kind.as_str(), i.value.as_str()))
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, [("card", "fp_10049"), ("ip", "203.0.113.0/24")]);
+    assert!(
+        tx.matching_list_items(a, &[], now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let page = PageRequest {
+        after: None,
+        limit: 500,
+    };
+    let first = tx
+        .list_items(a, &ListItemFilter::default(), &page, now)
+        .await
+        .unwrap();
+    assert_eq!(first.data.len(), 500);
+    let next = PageRequest {
+        after: first.next_cursor.clone(),
+        limit: 500,
+    };
+    let second = tx
+        .list_items(a, &ListItemFilter::default(), &next, now)
+        .await
+        .unwrap();
+    assert!(second.data[0].id > first.data[499].id);
 }
 
 async fn customers_page_filter_and_stay_in_their_tenant(store: &Store) {
@@ -565,6 +645,7 @@ async fn idempotency_keys_are_per_tenant_and_first_wins(store: &Store) {
 conformance!(
     tenants_are_unique_by_slug,
     customers_among_reads_only_the_tenants_own,
+    list_hits_are_found_however_long_the_lists,
     keys_are_found_by_hash_and_scoped,
     customers_page_filter_and_stay_in_their_tenant,
     subscription_status_changes_keep_their_history,

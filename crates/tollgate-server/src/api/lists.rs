@@ -7,7 +7,7 @@ use tollgate_core::{ListItemId, validate};
 use tollgate_store::{ListItem, ListItemFilter};
 use utoipa::ToSchema;
 
-use super::{Id, Q};
+use super::{Id, ListOf, Paging, Q};
 use crate::{
     ctx::{Ctx, Operate, Read},
     error::{ApiError, ApiResult},
@@ -82,6 +82,8 @@ pub struct ListQuery {
     pub kind: Option<ListKind>,
     pub action: Option<ListAction>,
     pub value: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
 }
 
 /// The canonical form the matcher compares, or why the value cannot be one of `kind`.
@@ -149,9 +151,14 @@ pub async fn create(
     ctx.commit(tx, StatusCode::CREATED, &out).await
 }
 
-/// Items in force (not removed, not expired).
-#[utoipa::path(get, path = "/v1/lists/items", tag = "rules", params(ListQuery), responses((status = 200, body = Vec<ListItemOut>)))]
-pub async fn list(ctx: Ctx<Read>, Q(query): Q<ListQuery>) -> ApiResult<Json<Vec<ListItemOut>>> {
+/// Items in force (not removed, not expired), oldest first.
+#[utoipa::path(get, path = "/v1/lists/items", tag = "rules", params(ListQuery), responses((status = 200, body = ListOf<ListItemOut>)))]
+pub async fn list(ctx: Ctx<Read>, Q(query): Q<ListQuery>) -> ApiResult<Json<ListOf<ListItemOut>>> {
+    let page = Paging {
+        cursor: query.cursor,
+        limit: query.limit,
+    }
+    .request()?;
     let filter = ListItemFilter {
         kind: query.kind.map(|k| k.as_str().to_owned()),
         action: query.action.map(|a| a.as_str().to_owned()),
@@ -160,9 +167,12 @@ pub async fn list(ctx: Ctx<Read>, Q(query): Q<ListQuery>) -> ApiResult<Json<Vec<
     let items = ctx
         .read()
         .await?
-        .list_items(ctx.tenant(), &filter, ctx.now())
+        .list_items(ctx.tenant(), &filter, &page, ctx.now())
         .await?;
-    Ok(Json(items.into_iter().map(ListItemOut::from).collect()))
+    Ok(Json(ListOf {
+        data: items.data.into_iter().map(ListItemOut::from).collect(),
+        next_cursor: items.next_cursor,
+    }))
 }
 
 /// Take an item off its list.

@@ -203,6 +203,15 @@ async fn list_items_block_and_expire(app: &TestApp) {
             json!({"kind": "card", "action": "block", "value": "fp_stolen"}),
         )
         .await;
+    let viewer = app.a.key(Role::Viewer);
+    let (_, first) = app.get("/v1/lists/items?limit=1", viewer).await;
+    assert_eq!(first["data"][0]["id"], item["id"], "{first}");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, rest) = app
+        .get(&format!("/v1/lists/items?limit=1&cursor={cursor}"), viewer)
+        .await;
+    assert_eq!(rest["data"][0]["id"], card_item["id"], "{rest}");
+    assert!(rest["next_cursor"].is_null(), "{rest}");
     let (_, ok) = app
         .post(
             "/v1/signups",
@@ -250,9 +259,9 @@ async fn list_items_block_and_expire(app: &TestApp) {
         .await;
     assert_ne!(pm["status"], "declined", "{pm}");
     let (_, items) = app.get("/v1/lists/items", app.a.key(Role::Viewer)).await;
-    assert!(items.as_array().unwrap().is_empty());
+    assert!(items["data"].as_array().unwrap().is_empty(), "{items}");
     let (_, theirs) = app.get("/v1/lists/items", app.b.key(Role::Viewer)).await;
-    assert!(theirs.as_array().unwrap().is_empty());
+    assert!(theirs["data"].as_array().unwrap().is_empty(), "{theirs}");
 }
 
 on_both_engines!(
