@@ -135,35 +135,44 @@ impl<P> Ctx<P> {
         body: &impl Serialize,
     ) -> ApiResult<Response> {
         let text = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?;
-        if let Some(idem) = &self.idempotency {
-            let stored = StoredResponse {
-                request_hash: idem.request_hash.clone(),
-                status: status.as_u16(),
-                body: text.clone(),
-            };
-            if let Err(err) = tx
-                .save_idempotent_response(self.tenant(), &idem.key, &stored, self.now())
-                .await
-            {
-                if !err.is_unique_violation() {
-                    return Err(err.into());
-                }
-                drop(tx);
-                let first = self
-                    .state
-                    .store()
-                    .idempotent_response(self.tenant(), &idem.key)
-                    .await?
-                    .ok_or_else(|| ApiError::Internal("idempotent response vanished".into()))?;
-                return replay(&first, &idem.request_hash);
+        let saved = match &self.idempotency {
+            Some(idem) => {
+                let stored = StoredResponse {
+                    request_hash: idem.request_hash.clone(),
+                    status: status.as_u16(),
+                    body: text.clone(),
+                };
+                tx.save_idempotent_response(self.tenant(), &idem.key, &stored, self.now())
+                    .await
             }
-        }
+            None => Ok(()),
+        };
         let wake = tx.enqueued_actions();
-        tx.commit().await?;
-        if wake {
-            self.state.outbox_wakeup().wake();
+        // On SQLite the response is saved with the commit, so a twin's key shows up there.
+        let committed = match saved {
+            Ok(()) => tx.commit().await,
+            Err(err) => Err(err),
+        };
+        match committed {
+            Ok(()) => {
+                if wake {
+                    self.state.outbox_wakeup().wake();
+                }
+                Ok(json_response(status, text))
+            }
+            Err(err) => match &self.idempotency {
+                Some(idem) if err.is_unique_violation() => {
+                    let first = self
+                        .state
+                        .store()
+                        .idempotent_response(self.tenant(), &idem.key)
+                        .await?
+                        .ok_or(err)?;
+                    replay(&first, &idem.request_hash)
+                }
+                _ => Err(err.into()),
+            },
         }
-        Ok(json_response(status, text))
     }
 }
 

@@ -75,7 +75,7 @@ impl Tx {
         .bind(r.properties.as_deref())
         .bind(&r.raw)
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -92,7 +92,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(subscription.to_string())
-        .fetch_one(self.conn())
+        .fetch_one(self.conn().await?)
         .await?;
         row.int("n")
     }
@@ -110,7 +110,7 @@ impl Tx {
         .bind(&w.resource_id)
         .bind(&w.region)
         .bind(micros(w.event_at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -132,7 +132,7 @@ impl Tx {
         .bind(customer.to_string())
         .bind(micros(from))
         .bind(micros(to))
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -164,7 +164,7 @@ impl Tx {
         .bind(customer.to_string())
         .bind(dimension)
         .bind(value)
-        .fetch_optional(self.conn())
+        .fetch_optional(self.conn().await?)
         .await?;
         Ok(row.is_some())
     }
@@ -190,7 +190,7 @@ impl Tx {
         .bind(value)
         .bind(micros(at))
         .bind(record_id)
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -214,7 +214,7 @@ impl Tx {
             .bind(tenant.to_string())
             .bind(scope_id)
             .bind(detector)
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?;
         row.map(|r| {
             Ok(ActivityEpisode {
@@ -252,7 +252,7 @@ impl Tx {
                 .bind(detector)
                 .bind(alert.to_string())
                 .bind(micros(at))
-                .execute(self.conn())
+                .execute(self.conn().await?)
                 .await?
             }
             Some(previous) => {
@@ -267,7 +267,7 @@ impl Tx {
                 .bind(alert.to_string())
                 .bind(micros(at))
                 .bind(previous.to_string())
-                .execute(self.conn())
+                .execute(self.conn().await?)
                 .await?
             }
         };
@@ -293,7 +293,7 @@ impl Tx {
         .bind(detector)
         .bind(alert.to_string())
         .bind(micros(last_match_at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }

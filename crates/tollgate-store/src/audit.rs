@@ -6,6 +6,7 @@ use tollgate_core::{
 
 use crate::{
     Result, Store, StoreError, Tx,
+    batch::Write,
     row::{RowExt, micros, to_json},
     sql::{Params, rows_per_statement},
 };
@@ -84,11 +85,14 @@ impl Tx {
             return Ok(Vec::new());
         }
         let lock = self.dialect.for_update();
-        let sql = format!("SELECT seq, hash FROM audit_heads WHERE tenant_id = $1{lock}");
-        let head = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .fetch_optional(self.conn())
+        let sql = format!(
+            "SELECT seq, hash FROM audit_heads WHERE tenant_id = {}{lock}",
+            Params::new(self.dialect).next()
+        );
+        let head = self
+            .fetch_after_writes(Write::new(sql).bind(tenant.to_string()))
             .await?
+            .pop()
             .ok_or(StoreError::NotFound)?;
         let mut seq = head.int("seq")?;
         let mut hash = head.text("hash")?;
@@ -107,7 +111,7 @@ impl Tx {
                 "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
                 Params::new(self.dialect).rows(chunk.len(), 10)
             );
-            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut insert = Write::new(sql);
             for event in chunk {
                 insert = insert
                     .bind(tenant.to_string())
@@ -121,14 +125,22 @@ impl Tx {
                     .bind(&event.prev_hash)
                     .bind(&event.hash);
             }
-            insert.execute(self.conn()).await?;
+            self.write(insert).await?;
         }
-        sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant_id = $1")
-            .bind(tenant.to_string())
-            .bind(seq)
-            .bind(&hash)
-            .execute(self.conn())
-            .await?;
+        let mut p = Params::new(self.dialect);
+        let sql = format!(
+            "UPDATE audit_heads SET seq = {}, hash = {} WHERE tenant_id = {}",
+            p.next(),
+            p.next(),
+            p.next()
+        );
+        self.write(
+            Write::new(sql)
+                .bind(seq)
+                .bind(&hash)
+                .bind(tenant.to_string()),
+        )
+        .await?;
         Ok(events)
     }
 
@@ -147,7 +159,7 @@ impl Tx {
             .bind(filter.object_id.clone().unwrap_or_default())
             .bind(filter.action.clone().unwrap_or_default())
             .bind(i64::from(filter.limit.max(1)))
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         rows.iter().map(event).collect()
     }

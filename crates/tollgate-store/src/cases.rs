@@ -137,7 +137,7 @@ impl Tx {
             .bind(micros(n.respond_by))
             .bind(n.case_id.map(|c| c.to_string()))
             .bind(micros(n.created_at))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -159,7 +159,7 @@ impl Tx {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
             .bind(event_id)
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .as_ref()
             .map(notice)
@@ -189,7 +189,7 @@ impl Tx {
             .bind(filter.kind.clone().unwrap_or_default())
             .bind(filter.case_id.map(|c| c.to_string()).unwrap_or_default())
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let data = rows.iter().map(notice).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(data, page, |n| n.id.to_string()))
@@ -205,7 +205,7 @@ impl Tx {
             .bind(tenant.to_string())
             .bind(id.to_string())
             .bind(case_id.to_string())
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok(())
     }
@@ -230,7 +230,7 @@ impl Tx {
         .bind(raw)
         .bind(reason)
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(id)
     }
@@ -244,7 +244,7 @@ impl Tx {
              WHERE tenant_id = $1 ORDER BY id",
         )
         .bind(tenant.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -280,7 +280,7 @@ impl Tx {
             .bind(micros(c.created_at))
             .bind(micros(c.updated_at))
             .bind(c.resolved_at.map(micros))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok(())
     }
@@ -314,7 +314,7 @@ impl Tx {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
             .bind(customer.to_string())
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .as_ref()
             .map(case)
@@ -338,7 +338,7 @@ impl Tx {
         .bind(c.vendor_subscription_id.clone())
         .bind(micros(c.updated_at))
         .bind(c.resolved_at.map(micros))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -368,7 +368,7 @@ impl Tx {
             .bind(filter.assignee.clone().unwrap_or_default())
             .bind(filter.overdue_at.map_or(-1, micros))
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let data = rows.iter().map(case).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(data, page, |c| c.id.to_string()))
@@ -392,7 +392,7 @@ impl Tx {
         .bind(kind)
         .bind(object_id)
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -404,7 +404,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(case_id.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -438,7 +438,7 @@ impl Tx {
         .bind(actor)
         .bind(kind)
         .bind(data.to_string())
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -454,7 +454,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(case_id.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -482,7 +482,7 @@ impl Tx {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(micros(now))
             .bind(limit)
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         rows.iter()
             .map(|row| Ok((row.parsed("tenant_id")?, case(row)?)))
@@ -504,7 +504,7 @@ impl Tx {
         .bind(tenant.to_string())
         .bind(id.to_string())
         .bind(alert.to_string())
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -271,7 +271,7 @@ impl Tx {
             for id in chunk {
                 query = query.bind(id);
             }
-            rows.extend(query.fetch_all(self.conn()).await?);
+            rows.extend(query.fetch_all(self.conn().await?).await?);
         }
         Ok(rows)
     }
@@ -310,7 +310,7 @@ impl Tx {
                     .bind(created);
             }
             query
-                .execute(self.conn())
+                .execute(self.conn().await?)
                 .await
                 .map_err(|e| StoreError::unique(e, UNIQUE))?;
         }
@@ -342,7 +342,7 @@ impl Tx {
                     .bind(line.quantity.to_string())
                     .bind(minor(line.amount)?);
             }
-            query.execute(self.conn()).await?;
+            query.execute(self.conn().await?).await?;
         }
         let accounts: Vec<AccountKey> = invoices
             .iter()
@@ -376,7 +376,7 @@ impl Tx {
                     .bind(invoice.id.to_string())
                     .bind(created);
             }
-            query.execute(self.conn()).await?;
+            query.execute(self.conn().await?).await?;
         }
         Ok(())
     }
@@ -402,7 +402,7 @@ impl Tx {
             for value in &filter.values {
                 query = query.bind(value);
             }
-            for row in query.fetch_all(self.conn()).await? {
+            for row in query.fetch_all(self.conn().await?).await? {
                 last.insert(
                     (row.parsed("customer_id")?, row.parsed("currency")?),
                     row.int("seq")?,
@@ -418,7 +418,7 @@ impl Tx {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
             .bind(id.to_string())
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .ok_or(StoreError::NotFound)?;
         let mut found = self.with_lines(&[row]).await?;
@@ -447,7 +447,7 @@ impl Tx {
             for number in chunk {
                 query = query.bind(*number);
             }
-            let rows = query.fetch_all(self.conn()).await?;
+            let rows = query.fetch_all(self.conn().await?).await?;
             for invoice in self.with_lines(&rows).await? {
                 found.insert(invoice.invoice.number.clone(), invoice);
             }
@@ -494,7 +494,7 @@ impl Tx {
                     .unwrap_or_default(),
             )
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let invoices = self.with_lines(&rows).await?;
         Ok(Page::from_rows(invoices, page, |i| {
@@ -539,7 +539,7 @@ impl Tx {
             for (id, _) in chunk {
                 query = query.bind(id.to_string());
             }
-            for row in query.fetch_all(self.conn()).await? {
+            for row in query.fetch_all(self.conn().await?).await? {
                 let invoice_id: InvoiceId = row.parsed("invoice_id")?;
                 let currency = currencies.get(&invoice_id).copied().ok_or_else(|| {
                     StoreError::Corrupt(format!("a line of {invoice_id}, which was not asked for"))
@@ -577,7 +577,7 @@ impl Tx {
         .bind(&void.reason)
         .bind(micros(void.voided_at))
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         self.log_fact(
             tenant,
@@ -611,7 +611,7 @@ impl Tx {
         .bind(&note.reason)
         .bind(micros(note.issued_at))
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         self.log_fact(
             tenant,
@@ -648,7 +648,7 @@ impl Tx {
         .bind(payment.method.as_str())
         .bind(payment.failure_code.clone())
         .bind(payment.external_ref.clone())
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await
         .map_err(|e| StoreError::unique(e, UNIQUE))?;
         let currency = payment.amount.currency;
@@ -663,7 +663,7 @@ impl Tx {
             .bind(i64::try_from(position).unwrap_or(i64::MAX))
             .bind(request.invoice_id.to_string())
             .bind(minor(amount)?)
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         }
         self.log_fact(
@@ -684,7 +684,7 @@ impl Tx {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
             .bind(id.to_string())
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .ok_or(StoreError::NotFound)?;
         let currency: Currency = row.parsed("currency")?;
@@ -693,7 +693,7 @@ impl Tx {
              ORDER BY position",
         )
         .bind(id.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?
         .iter()
         .map(|r| {
@@ -728,7 +728,7 @@ impl Tx {
         .bind(reason.map(str::to_owned))
         .bind(micros(refund.refunded_at))
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         self.log_fact(
             tenant,
@@ -776,7 +776,7 @@ impl Tx {
         .bind(chargeback.status.as_str())
         .bind(micros(chargeback.updated_at))
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -799,7 +799,7 @@ impl Tx {
         .bind(tenant.to_string())
         .bind(customer.to_string())
         .bind(currency.to_string())
-        .fetch_one(self.conn())
+        .fetch_one(self.conn().await?)
         .await?;
         let seq = row.int("seq")? + 1;
         sqlx::query(
@@ -813,7 +813,7 @@ impl Tx {
         .bind(kind.as_str())
         .bind(ref_id)
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(seq)
     }
@@ -830,7 +830,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(customer.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter().map(|r| r.parsed("currency")).collect()
     }
@@ -1092,7 +1092,7 @@ impl Tx {
         for value in &filter.values {
             query = query.bind(value);
         }
-        Ok(query.fetch_all(self.conn()).await?)
+        Ok(query.fetch_all(self.conn().await?).await?)
     }
 
     /// Stores what `account` leaves open on each of its invoices, writing only the invoices
@@ -1148,7 +1148,7 @@ impl Tx {
                 .bind(&t)
                 .bind(id.to_string())
                 .bind(open)
-                .execute(self.conn())
+                .execute(self.conn().await?)
                 .await?;
         }
         Ok(())
@@ -1278,7 +1278,7 @@ impl Tx {
         if let Some(limit) = limit {
             query = query.bind(limit);
         }
-        let rows = query.fetch_all(self.conn()).await?;
+        let rows = query.fetch_all(self.conn().await?).await?;
         rows.iter()
             .map(|r| {
                 let currency: Currency = r.parsed("currency")?;

@@ -160,7 +160,7 @@ impl Tx {
             .bind(to_json(&customer.terms))
             .bind(micros(at))
             .bind(micros(at))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await
             .map_err(|e| StoreError::unique(e, UNIQUE))?;
         Ok(customer)
@@ -189,7 +189,7 @@ impl Tx {
             for id in chunk {
                 query = query.bind(id.to_string());
             }
-            for row in query.fetch_all(self.conn()).await? {
+            for row in query.fetch_all(self.conn().await?).await? {
                 found.push(customer(&row)?);
             }
         }
@@ -237,7 +237,7 @@ impl Tx {
             .bind(filter.country.map(|c| c.to_string()).unwrap_or_default())
             .bind(filter.external_id.clone().unwrap_or_default())
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let customers = rows.iter().map(customer).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(customers, page, |c| c.id.to_string()))
@@ -271,7 +271,7 @@ impl Tx {
         .bind(after.trust_tier.as_str())
         .bind(to_json(&after.terms))
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok((before, after))
     }

@@ -6,6 +6,7 @@ use tollgate_core::{CustomerId, DecisionId, TenantId};
 
 use crate::{
     Result, Tx,
+    batch::Write,
     page::{Page, PageRequest},
     row::{RowExt, micros},
     sql::Params,
@@ -78,14 +79,18 @@ impl Tx {
         facts: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO signups (tenant_id, customer_id, facts, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(tenant.to_string())
-            .bind(customer.to_string())
-            .bind(facts)
-            .bind(micros(at))
-            .execute(self.conn())
-            .await?;
-        Ok(())
+        let sql = format!(
+            "INSERT INTO signups (tenant_id, customer_id, facts, created_at) VALUES {}",
+            Params::new(self.dialect).rows(1, 4)
+        );
+        self.write(
+            Write::new(sql)
+                .bind(tenant.to_string())
+                .bind(customer.to_string())
+                .bind(facts)
+                .bind(micros(at)),
+        )
+        .await
     }
 
     /// The sign-up facts a customer was opened with, if it came in through `/v1/signups`.
@@ -98,33 +103,33 @@ impl Tx {
             sqlx::query("SELECT facts FROM signups WHERE tenant_id = $1 AND customer_id = $2")
                 .bind(tenant.to_string())
                 .bind(customer.to_string())
-                .fetch_optional(self.conn())
+                .fetch_optional(self.conn().await?)
                 .await?;
         row.map(|r| r.text("facts")).transpose()
     }
 
     pub async fn insert_decision(&mut self, tenant: TenantId, d: &DecisionRow) -> Result<()> {
         let sql = format!(
-            "INSERT INTO decisions (tenant_id, {DECISION_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO decisions (tenant_id, {DECISION_COLUMNS}) VALUES {}",
+            Params::new(self.dialect).rows(1, 13)
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(d.id.to_string())
-            .bind(d.customer_id.to_string())
-            .bind(&d.kind)
-            .bind(&d.subject_id)
-            .bind(&d.verdict)
-            .bind(d.score)
-            .bind(&d.policy_version)
-            .bind(&d.decision)
-            .bind(&d.facts)
-            .bind(&d.features)
-            .bind(&d.shadows)
-            .bind(micros(d.created_at))
-            .execute(self.conn())
-            .await?;
-        Ok(())
+        self.write(
+            Write::new(sql)
+                .bind(tenant.to_string())
+                .bind(d.id.to_string())
+                .bind(d.customer_id.to_string())
+                .bind(&d.kind)
+                .bind(&d.subject_id)
+                .bind(&d.verdict)
+                .bind(d.score)
+                .bind(&d.policy_version)
+                .bind(&d.decision)
+                .bind(&d.facts)
+                .bind(&d.features)
+                .bind(&d.shadows)
+                .bind(micros(d.created_at)),
+        )
+        .await
     }
 
     pub async fn decision(&mut self, tenant: TenantId, id: DecisionId) -> Result<DecisionRow> {
@@ -157,7 +162,7 @@ impl Tx {
             .bind(filter.kind.clone().unwrap_or_default())
             .bind(filter.verdict.clone().unwrap_or_default())
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let decisions = rows.iter().map(decision).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(decisions, page, |d| d.id.to_string()))
@@ -183,7 +188,7 @@ impl Tx {
             .bind(micros(to))
             .bind(after.map(|a| a.to_string()).unwrap_or_default())
             .bind(i64::from(limit))
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         rows.iter().map(decision).collect()
     }
@@ -204,7 +209,7 @@ impl Tx {
              ON CONFLICT (tenant_id, kind, value, customer_id) DO NOTHING",
             Params::new(self.dialect).rows(keys.len(), 5)
         );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut insert = Write::new(sql);
         for (kind, value) in keys {
             insert = insert
                 .bind(tenant.to_string())
@@ -213,8 +218,7 @@ impl Tx {
                 .bind(customer.to_string())
                 .bind(micros(at));
         }
-        insert.execute(self.conn()).await?;
-        Ok(())
+        self.write(insert).await
     }
 
     /// For each `(kind, value)` of `keys`, the other customers that used it, oldest link first
@@ -248,7 +252,7 @@ impl Tx {
             query = query.bind(*kind).bind(value);
         }
         let mut linked = vec![Vec::new(); keys.len()];
-        for row in query.fetch_all(self.conn()).await? {
+        for row in query.fetch_all(self.conn().await?).await? {
             let k = usize::try_from(row.int("k")?).unwrap_or(usize::MAX);
             if let Some(ids) = linked.get_mut(k) {
                 ids.push(row.parsed("customer_id")?);
@@ -267,7 +271,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(customer.to_string())
-        .fetch_one(self.conn())
+        .fetch_one(self.conn().await?)
         .await?;
         Ok(row.int("n")? > 0)
     }
@@ -283,7 +287,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(customer.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter().map(|r| r.text("kind")).collect()
     }
@@ -302,7 +306,7 @@ impl Tx {
             "INSERT INTO velocity_events (tenant_id, kind, key, at, amount_minor) VALUES {}",
             Params::new(self.dialect).rows(events.len(), 5)
         );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut insert = Write::new(sql);
         for (kind, key, amount_minor) in events {
             insert = insert
                 .bind(tenant.to_string())
@@ -311,8 +315,7 @@ impl Tx {
                 .bind(micros(at))
                 .bind(*amount_minor);
         }
-        insert.execute(self.conn()).await?;
-        Ok(())
+        self.write(insert).await
     }
 
     /// Events of each `(kind, key)` in the hour, day and week before `now`: one statement, an
@@ -351,7 +354,7 @@ impl Tx {
             query = query.bind(*kind).bind(*key);
         }
         let mut counts = vec![WindowCounts::default(); keys.len()];
-        for row in query.fetch_all(self.conn()).await? {
+        for row in query.fetch_all(self.conn().await?).await? {
             let k = usize::try_from(row.int("k")?).unwrap_or(usize::MAX);
             if let Some(slot) = counts.get_mut(k) {
                 *slot = WindowCounts {

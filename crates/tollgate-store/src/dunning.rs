@@ -186,7 +186,7 @@ impl Tx {
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .as_ref()
             .map(policy)
@@ -204,7 +204,7 @@ impl Tx {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
             .bind(version)
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .ok_or(StoreError::NotFound)?;
         policy(&row)
@@ -217,7 +217,7 @@ impl Tx {
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?
             .iter()
             .map(policy)
@@ -231,14 +231,14 @@ impl Tx {
         let sql = format!("SELECT seq FROM audit_heads WHERE tenant_id = $1{lock}");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .ok_or(StoreError::NotFound)?;
         sqlx::query(
             "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM dunning_policies WHERE tenant_id = $1",
         )
         .bind(tenant.to_string())
-        .fetch_one(self.conn())
+        .fetch_one(self.conn().await?)
         .await?
         .int("v")
     }
@@ -256,7 +256,7 @@ impl Tx {
             "UPDATE dunning_policies SET status = 'inactive' WHERE tenant_id = $1 AND status = 'active'",
         )
         .bind(tenant.to_string())
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         sqlx::query(
             "INSERT INTO dunning_policies (tenant_id, version, document, status, created_by, created_at) \
@@ -267,7 +267,7 @@ impl Tx {
         .bind(document)
         .bind(created_by)
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         self.dunning_policy(tenant, version).await
     }
@@ -288,7 +288,7 @@ impl Tx {
             .bind(tenant.to_string())
             .bind(customer.to_string())
             .bind(currency.to_string())
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .as_ref()
             .map(episode)
@@ -315,7 +315,7 @@ impl Tx {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
             .bind(customer.to_string())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?
             .iter()
             .map(episode)
@@ -345,7 +345,7 @@ impl Tx {
             .bind(micros(row.updated_at))
             .bind(row.closed_at.map(micros))
             .bind(row.state.pause.map(|p| p.until.to_string()))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok(())
     }
@@ -365,7 +365,7 @@ impl Tx {
         .bind(row.state.pause.map(|p| p.until.to_string()))
         .bind(micros(row.updated_at))
         .bind(row.closed_at.map(micros))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -393,7 +393,7 @@ impl Tx {
                     .unwrap_or_default(),
             )
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let episodes = rows.iter().map(episode).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(episodes, page, |e| e.id.to_string()))
@@ -424,7 +424,7 @@ impl Tx {
         .bind(to_json(&step.subscription_ids))
         .bind(step.note.clone())
         .bind(micros(step.created_at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -441,7 +441,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(episode.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?
         .iter()
         .map(|r| {
@@ -467,7 +467,7 @@ impl Tx {
             "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM dunning_steps WHERE episode_id = $1",
         )
         .bind(episode.to_string())
-        .fetch_one(self.conn())
+        .fetch_one(self.conn().await?)
         .await?
         .int("n")
     }
@@ -488,7 +488,7 @@ impl Tx {
         .bind(subscription.to_string())
         .bind(tenant.to_string())
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -505,7 +505,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(episode.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?
         .iter()
         .map(|r| r.parsed("subscription_id"))
@@ -527,7 +527,7 @@ impl Tx {
         .bind(tenant.to_string())
         .bind(episode.to_string())
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(held)
     }
@@ -547,7 +547,7 @@ impl Tx {
         .bind(tenant.to_string())
         .bind(subscription.to_string())
         .bind(except.to_string())
-        .fetch_one(self.conn())
+        .fetch_one(self.conn().await?)
         .await?;
         Ok(row.int("n")? > 0)
     }
@@ -565,7 +565,7 @@ impl Tx {
         .bind(pause.note.clone())
         .bind(&pause.created_by)
         .bind(micros(pause.created_at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -586,7 +586,7 @@ impl Tx {
         .bind(episode.to_string())
         .bind(by)
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?
         .rows_affected())
     }
@@ -600,7 +600,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(episode.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?
         .iter()
         .map(pause)
@@ -626,7 +626,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(micros(due_before))
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter().map(|r| r.parsed("customer_id")).collect()
     }
@@ -658,7 +658,7 @@ impl Tx {
             "SELECT id, number, customer_id, currency, open_minor, issued_at, due_at FROM invoices \
              WHERE tenant_id = $1 AND +open_minor > 0 AND customer_id IN ({list})"
         ))
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?
         {
             let currency: Currency = r.parsed("currency")?;
@@ -675,7 +675,7 @@ impl Tx {
         for r in bind(format!(
             "SELECT id, trust_tier FROM customers WHERE tenant_id = $1 AND id IN ({list})"
         ))
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?
         {
             batch.tiers.insert(r.parsed("id")?, r.parsed("trust_tier")?);
@@ -684,7 +684,7 @@ impl Tx {
             "SELECT {EPISODE_COLUMNS} FROM dunning_episodes WHERE tenant_id = $1 \
              AND status = 'open' AND customer_id IN ({list})"
         ))
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?
         .iter()
         .map(episode)
@@ -702,7 +702,7 @@ impl Tx {
                  AND g.kind = 'payment' AND q.status = 'succeeded'), 0) \
              GROUP BY f.customer_id, f.currency"
         ))
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?
         {
             let failed = u32::try_from(r.int("failed")?).unwrap_or(u32::MAX);
@@ -778,7 +778,7 @@ pub mod seed {
                         rows.join(", ")
                     );
                     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(tx.conn())
+                        .execute(tx.conn().await?)
                         .await?;
                 }
                 for rows in invoice_rows.chunks(ROWS_PER_STATEMENT) {
@@ -800,7 +800,7 @@ pub mod seed {
                         "INSERT INTO invoices (id, tenant_id, customer_id, number, currency, \
                          total_minor, open_minor, issued_at, due_at, created_at) VALUES {invoices}"
                     )))
-                    .execute(tx.conn())
+                    .execute(tx.conn().await?)
                     .await?;
                     let lines = rows
                         .iter()
@@ -813,7 +813,7 @@ pub mod seed {
                         "INSERT INTO invoice_lines (invoice_id, position, description, \
                          subscription_id, quantity, amount_minor) VALUES {lines}"
                     )))
-                    .execute(tx.conn())
+                    .execute(tx.conn().await?)
                     .await?;
                 }
                 // The account log numbers each customer's facts from 1 in insertion order.
@@ -835,7 +835,7 @@ pub mod seed {
                          ref_id, created_at) VALUES {}",
                         rows.join(", ")
                     )))
-                    .execute(tx.conn())
+                    .execute(tx.conn().await?)
                     .await?;
                 }
                 tx.commit().await?;

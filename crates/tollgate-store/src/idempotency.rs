@@ -3,7 +3,9 @@ use tollgate_core::TenantId;
 
 use crate::{
     Result, Store, Tx,
+    batch::Write,
     row::{RowExt, micros},
+    sql::Params,
 };
 
 /// The first response to a POST, kept so a retry with the same `Idempotency-Key` replays it.
@@ -20,12 +22,13 @@ impl Tx {
         tenant: TenantId,
         key: &str,
     ) -> Result<Option<StoredResponse>> {
-        idempotent_response(self.conn(), tenant, key).await
+        idempotent_response(self.conn().await?, tenant, key).await
     }
 
     /// Records the response in the same transaction as the change it reports, so a crash can
     /// never leave a change without its replayable answer. A concurrent request that got there
-    /// first makes this fail with a unique violation, and the caller replays that one instead.
+    /// first makes the transaction fail with a unique violation (here, or on SQLite when it
+    /// commits: see [`Tx::write`]), and the caller replays that one instead.
     pub async fn save_idempotent_response(
         &mut self,
         tenant: TenantId,
@@ -33,19 +36,21 @@ impl Tx {
         response: &StoredResponse,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
+        let sql = format!(
             "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             VALUES {}",
+            Params::new(self.dialect).rows(1, 6)
+        );
+        self.write(
+            Write::new(sql)
+                .bind(tenant.to_string())
+                .bind(key)
+                .bind(&response.request_hash)
+                .bind(i64::from(response.status))
+                .bind(&response.body)
+                .bind(micros(at)),
         )
-        .bind(tenant.to_string())
-        .bind(key)
-        .bind(&response.request_hash)
-        .bind(i64::from(response.status))
-        .bind(&response.body)
-        .bind(micros(at))
-        .execute(self.conn())
-        .await?;
-        Ok(())
+        .await
     }
 }
 

@@ -58,7 +58,7 @@ impl Tx {
         .bind(key.label.clone())
         .bind(micros(key.created_at))
         .bind(key.expires_at.map(micros))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         self.key(key.tenant_id, key.id).await
     }
@@ -66,7 +66,7 @@ impl Tx {
     /// Finds the key a secret hashes to, whatever its tenant: authentication happens before a
     /// tenant is known.
     pub async fn key_by_hash(&mut self, secret_hash: &str) -> Result<ApiKey> {
-        key_by_hash(self.conn(), secret_hash).await
+        key_by_hash(self.conn().await?, secret_hash).await
     }
 
     pub async fn key(&mut self, tenant: TenantId, id: KeyId) -> Result<ApiKey> {
@@ -80,7 +80,7 @@ impl Tx {
         let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .ok_or(StoreError::NotFound)?;
         api_key(&row)
@@ -98,7 +98,7 @@ impl Tx {
             .bind(tenant.to_string())
             .bind(page.after.clone().unwrap_or_default())
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let keys = rows.iter().map(api_key).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(keys, page, |k| k.id.to_string()))
@@ -117,7 +117,7 @@ impl Tx {
         .bind(tenant.to_string())
         .bind(id.to_string())
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         REVOCATIONS.fetch_add(1, Ordering::Relaxed);
         if done.rows_affected() == 0 {

@@ -5,6 +5,7 @@
 
 mod activity;
 mod audit;
+mod batch;
 mod cases;
 mod checkpointer;
 mod collections;
@@ -39,6 +40,8 @@ use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions},
 };
 use tollgate_core::{TenantId, audit::AuditEntry};
+
+use crate::batch::Write;
 
 pub use activity::{ActivityEpisode, ActivityRow, VmWrite};
 pub use audit::AuditFilter;
@@ -195,7 +198,7 @@ impl Store {
     pub async fn execute_raw(&self, sql: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(tx.conn())
+            .execute(tx.conn().await?)
             .await?;
         tx.commit().await
     }
@@ -216,6 +219,7 @@ impl Store {
             dialect: self.dialect,
             enqueued: false,
             deferred_audit: Vec::new(),
+            pending: Write::default(),
         })
     }
 
@@ -226,6 +230,7 @@ impl Store {
             dialect: self.dialect,
             enqueued: false,
             deferred_audit: Vec::new(),
+            pending: Write::default(),
         })
     }
 
@@ -276,6 +281,8 @@ pub struct Tx {
     enqueued: bool,
     /// Audit entries appended to their tenants' chains when the transaction commits.
     deferred_audit: Vec<(TenantId, DateTime<Utc>, AuditEntry)>,
+    /// SQLite: writes not sent yet (see [`Tx::write`]).
+    pending: Write,
 }
 
 enum TxInner {
@@ -296,11 +303,43 @@ impl Tx {
         self.append_deferred_audit().await?;
         match self.inner {
             TxInner::Pool(tx) => Ok(tx.commit().await?),
-            TxInner::Group(tx) => tx.commit().await,
+            TxInner::Group(tx) => tx.commit(self.pending).await,
         }
     }
 
-    fn conn(&mut self) -> &mut sqlx::AnyConnection {
+    /// Runs `write` now on PostgreSQL. On SQLite it is kept, and runs in one round trip with the
+    /// other kept writes before the transaction's next statement or its end (see [`batch`]).
+    pub(crate) async fn write(&mut self, write: Write) -> Result<()> {
+        match self.inner {
+            TxInner::Group(_) => self.pending.push(write),
+            TxInner::Pool(_) => {
+                write.into_query().execute(self.raw_conn()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows of `query`. On SQLite the kept writes run ahead of it in the same round trip;
+    /// its placeholders must come from [`sql::Params`].
+    pub(crate) async fn fetch_after_writes(
+        &mut self,
+        query: Write,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        let mut all = std::mem::take(&mut self.pending);
+        all.push(query);
+        Ok(all.into_query().fetch_all(self.raw_conn()).await?)
+    }
+
+    /// The connection, once the writes kept for it have run.
+    async fn conn(&mut self) -> Result<&mut sqlx::AnyConnection> {
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending).into_query();
+            pending.execute(self.raw_conn()).await?;
+        }
+        Ok(self.raw_conn())
+    }
+
+    fn raw_conn(&mut self) -> &mut sqlx::AnyConnection {
         match &mut self.inner {
             TxInner::Pool(tx) => tx,
             TxInner::Group(tx) => tx.conn(),
@@ -318,7 +357,7 @@ impl Tx {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
             .bind(id)
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .ok_or(StoreError::NotFound)
     }

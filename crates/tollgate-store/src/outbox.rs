@@ -115,7 +115,7 @@ impl Tx {
             .bind(ActionStatus::Pending.as_str())
             .bind(micros(action.not_before))
             .bind(micros(now))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         self.enqueued = true;
         Ok(())
@@ -144,7 +144,7 @@ impl Tx {
             .bind(filter.status.map(|s| s.as_str()).unwrap_or_default())
             .bind(filter.object_id.clone().unwrap_or_default())
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let actions = rows.iter().map(action).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(actions, page, |a| a.id.to_string()))
@@ -156,7 +156,7 @@ impl Tx {
              FROM outbox_attempts WHERE action_id = $1 ORDER BY attempt",
         )
         .bind(id.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -188,7 +188,7 @@ impl Tx {
         .bind(id.to_string())
         .bind(ActionStatus::Pending.as_str())
         .bind(micros(now))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         self.enqueued = true;
         Ok(())
@@ -218,7 +218,7 @@ impl Store {
             .bind(ActionStatus::Pending.as_str())
             .bind(micros(now))
             .bind(i64::from(limit))
-            .fetch_all(tx.conn())
+            .fetch_all(tx.conn().await?)
             .await?;
         let mut leased = Vec::with_capacity(ids.len());
         for id in ids {
@@ -233,7 +233,7 @@ impl Store {
                 .bind(micros(lease_until))
                 .bind(ActionStatus::Pending.as_str())
                 .bind(micros(now))
-                .fetch_optional(tx.conn())
+                .fetch_optional(tx.conn().await?)
                 .await?;
             if let Some(row) = row {
                 leased.push(action(&row)?);
@@ -252,7 +252,7 @@ impl Store {
             "SELECT COALESCE(MAX(attempt), 0) + 1 FROM outbox_attempts WHERE action_id = $1",
         )
         .bind(id.to_string())
-        .fetch_one(tx.conn())
+        .fetch_one(tx.conn().await?)
         .await?;
         sqlx::query(
             "INSERT INTO outbox_attempts (action_id, attempt, worker, started_at, finished_at, \
@@ -265,7 +265,7 @@ impl Store {
         .bind(micros(done.finished_at))
         .bind(&done.outcome)
         .bind(&done.detail)
-        .execute(tx.conn())
+        .execute(tx.conn().await?)
         .await?;
         let finished = (done.status != ActionStatus::Pending).then_some(done.finished_at);
         let last_error = (done.status != ActionStatus::Delivered).then_some(done.detail.clone());
@@ -281,7 +281,7 @@ impl Store {
         .bind(done.next_attempt_at.map(micros))
         .bind(last_error)
         .bind(finished.map(micros))
-        .execute(tx.conn())
+        .execute(tx.conn().await?)
         .await?
         .rows_affected();
         tx.commit().await?;
@@ -302,7 +302,7 @@ impl Store {
         let sql = format!("SELECT owner, until FROM job_leases WHERE name = $1{lock}");
         let current = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(name)
-            .fetch_optional(tx.conn())
+            .fetch_optional(tx.conn().await?)
             .await?;
         let taken = match current {
             None => {
@@ -313,7 +313,7 @@ impl Store {
                 .bind(name)
                 .bind(owner)
                 .bind(micros(until))
-                .execute(tx.conn())
+                .execute(tx.conn().await?)
                 .await?;
                 inserted.rows_affected() == 1
             }
@@ -322,7 +322,7 @@ impl Store {
                     .bind(name)
                     .bind(owner)
                     .bind(micros(until))
-                    .execute(tx.conn())
+                    .execute(tx.conn().await?)
                     .await?;
                 true
             }
@@ -338,7 +338,7 @@ impl Store {
         sqlx::query("DELETE FROM job_leases WHERE name = $1 AND owner = $2")
             .bind(name)
             .bind(owner)
-            .execute(tx.conn())
+            .execute(tx.conn().await?)
             .await?;
         tx.commit().await
     }

@@ -144,7 +144,7 @@ impl Tx {
             "SELECT version, status FROM policies WHERE tenant_id = $1 AND status IN ('active', 'shadow') ORDER BY version",
         )
         .bind(tenant.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
             .map(|r| Ok((r.int("version")?, r.text("status")?)))
@@ -175,7 +175,7 @@ impl Tx {
         let sql = format!("SELECT seq FROM audit_heads WHERE tenant_id = $1{lock}");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .ok_or(StoreError::NotFound)?;
         let table = kind.table();
@@ -183,7 +183,7 @@ impl Tx {
             format!("SELECT COALESCE(MAX(version), 0) + 1 AS v FROM {table} WHERE tenant_id = $1");
         let next: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
-            .fetch_one(self.conn())
+            .fetch_one(self.conn().await?)
             .await?
             .int("v")?;
         if new.status == "active" {
@@ -201,7 +201,7 @@ impl Tx {
             .bind(new.status)
             .bind(new.created_by)
             .bind(micros(new.at))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await
             .map_err(|e| StoreError::unique(e, kind.unique()))?;
         self.version(kind, tenant, next).await
@@ -214,7 +214,7 @@ impl Tx {
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok(())
     }
@@ -230,7 +230,7 @@ impl Tx {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
             .bind(version)
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .ok_or(StoreError::NotFound)?;
         policy(&row)
@@ -247,7 +247,7 @@ impl Tx {
             format!("SELECT {COLUMNS} FROM {table} WHERE tenant_id = $1 ORDER BY version DESC");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?
             .iter()
             .map(policy)
@@ -264,7 +264,7 @@ impl Tx {
             format!("SELECT {COLUMNS} FROM {table} WHERE tenant_id = $1 AND status = 'active'");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .as_ref()
             .map(policy)
@@ -288,7 +288,7 @@ impl Tx {
             .bind(tenant.to_string())
             .bind(version)
             .bind(status)
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok((before, self.version(kind, tenant, version).await?))
     }
@@ -306,7 +306,7 @@ impl Tx {
         .bind(item.note.clone())
         .bind(item.expires_at.map(micros))
         .bind(micros(item.created_at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -332,7 +332,7 @@ impl Tx {
         .bind(filter.action.clone().unwrap_or_default())
         .bind(filter.value.clone().unwrap_or_default())
         .bind(page.fetch_limit())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         let items = rows.iter().map(list_item).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page, |i| i.id.clone()))
@@ -382,7 +382,7 @@ impl Tx {
             }
         }
         query
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?
             .iter()
             .map(list_item)
@@ -401,14 +401,14 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(id)
-        .fetch_optional(self.conn())
+        .fetch_optional(self.conn().await?)
         .await?
         .ok_or(StoreError::NotFound)?;
         sqlx::query("UPDATE list_items SET removed_at = $3 WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(id)
             .bind(micros(at))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         list_item(&row)
     }

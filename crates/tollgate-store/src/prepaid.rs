@@ -66,7 +66,7 @@ impl Tx {
         .bind(tenant.to_string())
         .bind(customer.to_string())
         .bind(currency.to_string())
-        .fetch_optional(self.conn())
+        .fetch_optional(self.conn().await?)
         .await?;
         let mut balance = PrepaidBalance::new(currency);
         if let Some(row) = row {
@@ -87,7 +87,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(customer.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?
         .iter()
         .map(|r| r.parsed("currency"))
@@ -117,7 +117,7 @@ impl Tx {
         .bind(tenant.to_string())
         .bind(customer.to_string())
         .bind(currency.to_string())
-        .fetch_one(self.conn())
+        .fetch_one(self.conn().await?)
         .await?
         .int("seq")?
             + 1;
@@ -137,7 +137,7 @@ impl Tx {
             .bind(micros(now))
             .bind(tenant.to_string())
             .bind(next)
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok(())
     }
@@ -158,7 +158,7 @@ impl Tx {
             .bind(customer.to_string())
             .bind(page.after.clone().unwrap_or_default())
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let entries = rows.iter().map(entry_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(entries, page, |e| e.id.to_string()))

@@ -126,7 +126,7 @@ impl Tx {
         .bind(&pm.status)
         .bind(pm.decision_id.to_string())
         .bind(micros(pm.created_at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -152,7 +152,7 @@ impl Tx {
         .bind(&screened.status)
         .bind(screened.decision_id.to_string())
         .bind(micros(screened.created_at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -214,7 +214,7 @@ impl Tx {
             )
             .bind(filter.status.clone().unwrap_or_default())
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?)
     }
 
@@ -247,7 +247,7 @@ impl Tx {
             .bind(review.map(|r| r.by.clone()))
             .bind(review.map(|r| micros(r.at)))
             .bind(review.and_then(|r| r.note.clone()))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -281,7 +281,7 @@ impl Tx {
         .bind(tenant)
         .bind(customer)
         .bind(i64::from(limit))
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         let mut due = Vec::new();
         let mut last = None;
@@ -314,7 +314,7 @@ impl Tx {
         .bind(facts)
         .bind(status)
         .bind(decision_id.to_string())
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -335,7 +335,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(payment_method_id)
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         let mut held = Vec::new();
         for row in &rows {

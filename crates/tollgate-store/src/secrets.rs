@@ -24,11 +24,11 @@ impl Store {
         .bind(name)
         .bind(fresh())
         .bind(micros(at))
-        .execute(tx.conn())
+        .execute(tx.conn().await?)
         .await?;
         let value = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
             .bind(name)
-            .fetch_optional(tx.conn())
+            .fetch_optional(tx.conn().await?)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("server secret `{name}` vanished")))?
             .text("value")?;

@@ -79,7 +79,7 @@ impl Tx {
             .bind(i64::from(new.quantity))
             .bind(SubscriptionStatus::Active.as_str())
             .bind(micros(at))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await
             .map_err(|e| StoreError::unique(e, UNIQUE))?;
         self.record_status(tenant, new.id, SubscriptionStatus::Active, None, actor, at)
@@ -122,7 +122,7 @@ impl Tx {
             .bind(filter.product_kind.map_or("", |k| k.as_str()))
             .bind(filter.vendor_subscription_id.clone().unwrap_or_default())
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let subs = rows.iter().map(subscription).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(subs, page, |s| s.id.to_string()))
@@ -153,7 +153,7 @@ impl Tx {
                 for key in chunk {
                     query = query.bind(key);
                 }
-                for row in query.fetch_all(self.conn()).await? {
+                for row in query.fetch_all(self.conn().await?).await? {
                     found.push(subscription(&row)?);
                 }
             }
@@ -178,7 +178,7 @@ impl Tx {
         .bind(id.to_string())
         .bind(i64::from(quantity))
         .bind(offer_id)
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         let after = self.subscription(tenant, id).await?;
         Ok((before, after))
@@ -215,7 +215,7 @@ impl Tx {
         .bind(status.as_str())
         .bind(reason.clone())
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         self.record_status(tenant, id, status, reason, actor, at)
             .await?;
@@ -244,7 +244,7 @@ impl Tx {
         .bind(status.as_str())
         .bind(reason)
         .bind(actor)
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -260,7 +260,7 @@ impl Tx {
         )
         .bind(tenant.to_string())
         .bind(id.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
             .map(|row| {

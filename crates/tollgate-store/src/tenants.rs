@@ -28,13 +28,13 @@ impl Tx {
         .bind(&tenant.name)
         .bind(&tenant.time_zone)
         .bind(micros(tenant.created_at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await
         .map_err(|e| StoreError::unique(e, &[("tenants_slug_key", "tenants.slug", "slug")]))?;
         sqlx::query("INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2)")
             .bind(tenant.id.to_string())
             .bind(GENESIS)
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok(())
     }
@@ -43,7 +43,7 @@ impl Tx {
         let sql = format!("SELECT {COLUMNS} FROM tenants WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .ok_or(StoreError::NotFound)?;
         tenant(&row)
@@ -53,7 +53,7 @@ impl Tx {
         let sql = format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(slug)
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .ok_or(StoreError::NotFound)?;
         tenant(&row)
@@ -63,7 +63,7 @@ impl Tx {
     pub async fn all_tenants(&mut self) -> Result<Vec<Tenant>> {
         let sql = format!("SELECT {COLUMNS} FROM tenants ORDER BY id");
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?
             .iter()
             .map(tenant)
@@ -72,7 +72,7 @@ impl Tx {
 
     pub async fn tenant_count(&mut self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM tenants")
-            .fetch_one(self.conn())
+            .fetch_one(self.conn().await?)
             .await?
             .try_get("n")?)
     }

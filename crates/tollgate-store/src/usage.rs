@@ -196,22 +196,28 @@ impl Tx {
             // through sqlx per record (the largest result of a usage batch). So the chunk goes in
             // under a savepoint and only the count is checked; when it falls short, the insert is
             // undone and repeated with `RETURNING` to learn which records were already stored.
-            self.conn().execute("SAVEPOINT usage_records").await?;
+            self.conn()
+                .await?
+                .execute("SAVEPOINT usage_records")
+                .await?;
             let all_new = usage_insert(self.dialect, &tenant, at, chunk, false)
-                .execute(self.conn())
+                .execute(self.conn().await?)
                 .await?
                 .rows_affected()
                 == chunk.len() as u64;
             if all_new {
-                self.conn().execute("RELEASE usage_records").await?;
+                self.conn().await?.execute("RELEASE usage_records").await?;
                 fresh.resize(fresh.len() + chunk.len(), true);
                 continue;
             }
-            self.conn().execute("ROLLBACK TO usage_records").await?;
-            self.conn().execute("RELEASE usage_records").await?;
+            self.conn()
+                .await?
+                .execute("ROLLBACK TO usage_records")
+                .await?;
+            self.conn().await?.execute("RELEASE usage_records").await?;
             let mut inserted = HashSet::with_capacity(chunk.len());
             for row in usage_insert(self.dialect, &tenant, at, chunk, true)
-                .fetch_all(self.conn())
+                .fetch_all(self.conn().await?)
                 .await?
             {
                 inserted.insert(row.text("record_id")?);
@@ -250,7 +256,7 @@ impl Tx {
                     .bind(&b.currency)
                     .bind(b.cost_minor);
             }
-            for row in query.fetch_all(self.conn()).await? {
+            for row in query.fetch_all(self.conn().await?).await? {
                 totals.push(HourlyUsage {
                     subscription_id: row.parsed("subscription_id")?,
                     customer_id: row.parsed("customer_id")?,
@@ -304,7 +310,7 @@ impl Tx {
                     .bind(&p.currency)
                     .bind(p.cost_minor);
             }
-            query.execute(self.conn()).await?;
+            query.execute(self.conn().await?).await?;
         }
         Ok(())
     }
@@ -331,7 +337,7 @@ impl Tx {
         .bind(micros(since))
         .bind(i64::from(limit))
         .bind(except.to_string())
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter().map(|r| r.int("cost_minor")).collect()
     }
@@ -355,7 +361,7 @@ impl Tx {
         .bind(currency)
         .bind(micros(from))
         .bind(micros(to))
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -384,7 +390,7 @@ impl Tx {
         .bind(scope_id)
         .bind(month)
         .bind(currency)
-        .fetch_optional(self.conn())
+        .fetch_optional(self.conn().await?)
         .await?;
         Ok(row.map(|r| r.int("cost_minor")).transpose()?.unwrap_or(0))
     }
@@ -407,7 +413,7 @@ impl Tx {
         .bind(currency)
         .bind(from_day)
         .bind(to_day)
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
             .map(|r| Ok((r.text("day")?, r.int("cost_minor")?)))
@@ -441,7 +447,7 @@ impl Tx {
             for scope in chunk {
                 query = query.bind(scope);
             }
-            for r in query.fetch_all(self.conn()).await? {
+            for r in query.fetch_all(self.conn().await?).await? {
                 days.push((
                     r.text("scope_id")?,
                     r.text("currency")?,
@@ -473,7 +479,7 @@ impl Tx {
             for subscription in chunk {
                 query = query.bind(subscription.to_string());
             }
-            for r in query.fetch_all(self.conn()).await? {
+            for r in query.fetch_all(self.conn().await?).await? {
                 footprints.push((
                     r.parsed("subscription_id")?,
                     r.text("dimension")?,
@@ -509,7 +515,7 @@ impl Tx {
                     .bind(*dimension)
                     .bind(value);
             }
-            query.execute(self.conn()).await?;
+            query.execute(self.conn().await?).await?;
         }
         Ok(())
     }
@@ -537,7 +543,7 @@ impl Tx {
             for (subscription, meter) in chunk {
                 query = query.bind(subscription.to_string()).bind(meter);
             }
-            for r in query.fetch_all(self.conn()).await? {
+            for r in query.fetch_all(self.conn().await?).await? {
                 states.insert(
                     (r.parsed("subscription_id")?, r.text("meter")?),
                     r.text("state")?,
@@ -572,7 +578,7 @@ impl Tx {
                     .bind(*meter)
                     .bind(state);
             }
-            query.execute(self.conn()).await?;
+            query.execute(self.conn().await?).await?;
         }
         Ok(())
     }
@@ -588,7 +594,7 @@ impl Tx {
             .bind(b.customer_id.to_string())
             .bind(&b.spec)
             .bind(micros(b.created_at))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok(())
     }
@@ -598,7 +604,7 @@ impl Tx {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
             .bind(id.to_string())
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .ok_or(StoreError::NotFound)?;
         budget(&row)
@@ -619,7 +625,7 @@ impl Tx {
             .bind(page.after.clone().unwrap_or_default())
             .bind(customer.map(|c| c.to_string()).unwrap_or_default())
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let budgets = rows.iter().map(budget).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(budgets, page, |b| b.id.to_string()))
@@ -644,7 +650,7 @@ impl Tx {
             for scope in chunk {
                 query = query.bind(scope);
             }
-            for row in query.fetch_all(self.conn()).await? {
+            for row in query.fetch_all(self.conn().await?).await? {
                 budgets.push(budget(&row)?);
             }
         }
@@ -665,7 +671,7 @@ impl Tx {
         .bind(tenant.to_string())
         .bind(budget_key)
         .bind(period_key)
-        .fetch_all(self.conn())
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
             .map(|r| Ok((r.int("percent")?, r.text("basis")?)))
@@ -694,7 +700,7 @@ impl Tx {
         .bind(i64::from(percent))
         .bind(basis)
         .bind(alert.to_string())
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -715,7 +721,7 @@ impl Tx {
             .bind(&a.details)
             .bind(micros(a.created_at))
             .bind(micros(a.updated_at))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok(())
     }
@@ -728,7 +734,7 @@ impl Tx {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())
             .bind(id.to_string())
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn().await?)
             .await?
             .ok_or(StoreError::NotFound)?;
         alert(&row)
@@ -757,7 +763,7 @@ impl Tx {
             )
             .bind(filter.status.clone().unwrap_or_default())
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let alerts = rows.iter().map(alert).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(alerts, page, |a| a.id.to_string()))
@@ -777,7 +783,7 @@ impl Tx {
         .bind(id.to_string())
         .bind(status)
         .bind(micros(at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }

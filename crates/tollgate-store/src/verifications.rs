@@ -63,7 +63,7 @@ impl Tx {
             .bind(v.result.clone())
             .bind(micros(v.created_at))
             .bind(v.completed_at.map(micros))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok(())
     }
@@ -96,7 +96,7 @@ impl Tx {
         .bind(v.attempts)
         .bind(v.result.clone())
         .bind(v.completed_at.map(micros))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }

@@ -6,8 +6,10 @@ use tollgate_core::{TenantId, WebhookId, webhooks::EndpointStatus};
 
 use crate::{
     Result, Tx,
+    batch::Write,
     page::{Page, PageRequest},
     row::{RowExt, micros, to_json},
+    sql::Params,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +61,7 @@ impl Tx {
             .bind(w.disabled_reason.clone())
             .bind(micros(w.created_at))
             .bind(micros(w.updated_at))
-            .execute(self.conn())
+            .execute(self.conn().await?)
             .await?;
         Ok(())
     }
@@ -88,7 +90,7 @@ impl Tx {
             .bind(tenant.to_string())
             .bind(page.after.clone().unwrap_or_default())
             .bind(page.fetch_limit())
-            .fetch_all(self.conn())
+            .fetch_all(self.conn().await?)
             .await?;
         let hooks = rows.iter().map(webhook).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(hooks, page, |w| w.id.to_string()))
@@ -97,14 +99,20 @@ impl Tx {
     /// Every enabled endpoint of the tenant; the caller matches event types (a tenant has a
     /// handful of endpoints, and `*` makes matching in SQL awkward on two engines).
     pub async fn enabled_webhooks(&mut self, tenant: TenantId) -> Result<Vec<WebhookRow>> {
+        let mut p = Params::new(self.dialect);
         let sql = format!(
-            "SELECT {COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1 AND status = $2 \
-             AND removed_at IS NULL ORDER BY id"
+            "SELECT {COLUMNS} FROM webhook_endpoints WHERE tenant_id = {} AND status = {} \
+             AND removed_at IS NULL ORDER BY id",
+            p.next(),
+            p.next()
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(EndpointStatus::Enabled.as_str())
-            .fetch_all(self.conn())
+        // Asked in the middle of every decision's write: the writes before it ride along.
+        let rows = self
+            .fetch_after_writes(
+                Write::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(EndpointStatus::Enabled.as_str()),
+            )
             .await?;
         rows.iter().map(webhook).collect()
     }
@@ -125,7 +133,7 @@ impl Tx {
         .bind(w.status.as_str())
         .bind(w.disabled_reason.clone())
         .bind(micros(w.updated_at))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -149,7 +157,7 @@ impl Tx {
         .bind(reason)
         .bind(micros(now))
         .bind(EndpointStatus::Enabled.as_str())
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -167,7 +175,7 @@ impl Tx {
         .bind(tenant.to_string())
         .bind(id.to_string())
         .bind(micros(now))
-        .execute(self.conn())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }

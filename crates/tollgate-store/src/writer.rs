@@ -21,7 +21,7 @@ use std::sync::Arc;
 use sqlx::{AnyConnection, Executor};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, batch::Write};
 
 type Outcome = std::result::Result<(), String>;
 
@@ -174,13 +174,19 @@ impl GroupTx {
         &mut state.conn
     }
 
-    pub(crate) async fn commit(mut self) -> Result<()> {
+    /// Runs the transaction's last `writes` (see [`crate::batch`]) and releases its savepoint in
+    /// one round trip, then waits for the group's `COMMIT`.
+    pub(crate) async fn commit(mut self, writes: Write) -> Result<()> {
         let mut state = self
             .state
             .take()
             .expect("a transaction holds the writer until it ends");
-        if let Err(error) = state.conn.execute("RELEASE logical").await {
-            state.abort(&error.to_string()).await;
+        let mut release = writes;
+        release.push(Write::new("RELEASE logical".into()));
+        if let Err(error) = release.into_query().execute(&mut state.conn).await {
+            // A write failed before the RELEASE ran: undo this savepoint only, as a drop would.
+            state.dirty = true;
+            state.settle().await;
             return Err(error.into());
         }
         let (sender, mut outcome) = oneshot::channel();

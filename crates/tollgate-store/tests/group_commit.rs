@@ -2,8 +2,8 @@
 //! commit puts several in one physical transaction, and an idle store holds no write lock.
 
 use chrono::{DateTime, Utc};
-use tollgate_core::{TenantId, tenancy::Tenant};
-use tollgate_store::{Store, conformance, testing};
+use tollgate_core::{CustomerId, DecisionId, TenantId, tenancy::Tenant};
+use tollgate_store::{DecisionRow, Store, conformance, testing};
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
@@ -57,6 +57,79 @@ async fn concurrent_writers_keep_exactly_what_they_committed(store: &Store) {
 }
 
 conformance!(concurrent_writers_keep_exactly_what_they_committed);
+
+fn decision(id: DecisionId) -> DecisionRow {
+    DecisionRow {
+        id,
+        customer_id: CustomerId::generate(),
+        kind: "signup".into(),
+        subject_id: "cus_x".into(),
+        verdict: "approve".into(),
+        score: 0,
+        policy_version: "v1".into(),
+        decision: "{}".into(),
+        facts: "{}".into(),
+        features: "{}".into(),
+        shadows: "[]".into(),
+        created_at: t0(),
+    }
+}
+
+/// Inserts nobody reads back are kept on SQLite and sent with the transaction's next statement
+/// or its end. The transaction's own reads still see them, and one that fails when sent takes
+/// down its own transaction only, not the others committed in the same group.
+async fn kept_writes_are_read_back_and_fail_alone(store: &Store) {
+    let t = tenant(0);
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_tenant(&t).await.unwrap();
+    let taken = DecisionId::generate();
+    tx.insert_decision(t.id, &decision(taken)).await.unwrap();
+    tx.record_velocity(t.id, &[("signup_ip", "192.0.2.1", 0)], t0())
+        .await
+        .unwrap();
+    let seen = tx
+        .velocity(t.id, &[("signup_ip", "192.0.2.1")], t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        seen[0].last_1h, 1,
+        "the transaction sees its own kept write"
+    );
+    tx.commit().await.unwrap();
+
+    let tasks = (0..30).map(|n| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let key = format!("k{n}");
+            let mut tx = store.begin().await.unwrap();
+            tx.record_velocity(t.id, &[("test", &key, 0)], t0())
+                .await
+                .unwrap();
+            tokio::task::yield_now().await;
+            if n % 3 == 1 {
+                // The same decision id again: refused when sent, at once or at the end.
+                let sent = tx.insert_decision(t.id, &decision(taken)).await;
+                assert!(sent.is_err() || tx.commit().await.is_err());
+            } else {
+                tx.insert_decision(t.id, &decision(DecisionId::generate()))
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+        })
+    });
+    for task in tasks.collect::<Vec<_>>() {
+        task.await.unwrap();
+    }
+    let mut tx = store.read().await.unwrap();
+    for n in 0..30 {
+        let key = format!("k{n}");
+        let counts = tx.velocity(t.id, &[("test", &key)], t0()).await.unwrap();
+        assert_eq!(counts[0].last_1h, u32::from(n % 3 != 1), "{key}");
+    }
+}
+
+conformance!(kept_writes_are_read_back_and_fail_alone);
 
 /// After a transaction is dropped, another process can write at once: the dropped savepoint
 /// did not leave the physical transaction (and SQLite's write lock) open.
