@@ -114,6 +114,11 @@ impl<P> Ctx<P> {
         Ok(self.state.store().read().await?)
     }
 
+    /// See [`tollgate_store::Store::read_latest`].
+    pub async fn read_latest(&self) -> ApiResult<Tx> {
+        Ok(self.state.store().read_latest().await?)
+    }
+
     /// Appends to the tenant's audit chain inside `tx`, as this caller.
     pub async fn audit(
         &self,

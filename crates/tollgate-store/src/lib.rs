@@ -234,6 +234,19 @@ impl Store {
         })
     }
 
+    /// Reads without a common snapshot: each statement sees what is committed when it runs.
+    /// For hot paths whose reads need not agree with each other to the instant (a decision's
+    /// links, velocity and lists); it saves the `BEGIN` and `ROLLBACK` of [`Store::read`].
+    pub async fn read_latest(&self) -> Result<Tx> {
+        Ok(Tx {
+            inner: TxInner::Conn(self.pool.acquire().await?),
+            dialect: self.dialect,
+            enqueued: false,
+            deferred_audit: Vec::new(),
+            pending: Write::default(),
+        })
+    }
+
     /// True when the database answers.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -290,6 +303,8 @@ enum TxInner {
     Pool(sqlx::Transaction<'static, sqlx::Any>),
     /// SQLite writes: a savepoint in the writer's group.
     Group(writer::GroupTx),
+    /// Reads outside a transaction ([`Store::read_latest`]).
+    Conn(sqlx::pool::PoolConnection<sqlx::Any>),
 }
 
 impl Tx {
@@ -304,6 +319,7 @@ impl Tx {
         match self.inner {
             TxInner::Pool(tx) => Ok(tx.commit().await?),
             TxInner::Group(tx) => tx.commit(self.pending).await,
+            TxInner::Conn(_) => Ok(()),
         }
     }
 
@@ -312,7 +328,7 @@ impl Tx {
     pub(crate) async fn write(&mut self, write: Write) -> Result<()> {
         match self.inner {
             TxInner::Group(_) => self.pending.push(write),
-            TxInner::Pool(_) => {
+            TxInner::Pool(_) | TxInner::Conn(_) => {
                 write.into_query().execute(self.raw_conn()).await?;
             }
         }
@@ -343,6 +359,7 @@ impl Tx {
         match &mut self.inner {
             TxInner::Pool(tx) => tx,
             TxInner::Group(tx) => tx.conn(),
+            TxInner::Conn(conn) => conn,
         }
     }
 

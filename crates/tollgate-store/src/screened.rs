@@ -7,8 +7,10 @@ use tollgate_core::{CustomerId, DecisionId, TenantId};
 
 use crate::{
     Result, Tx,
+    batch::Write,
     page::{Page, PageRequest},
     row::{RowExt, micros},
+    sql::Params,
 };
 
 /// Which of the two screened things a statement is about.
@@ -115,20 +117,22 @@ impl Tx {
         tenant: TenantId,
         pm: &ScreenedRow,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO payment_methods (tenant_id, id, customer_id, facts, status, decision_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        let sql = format!(
+            "INSERT INTO payment_methods (tenant_id, id, customer_id, facts, status, decision_id, \
+             created_at) VALUES {}",
+            Params::new(self.dialect).rows(1, 7)
+        );
+        self.write(
+            Write::new(sql)
+                .bind(tenant.to_string())
+                .bind(&pm.id)
+                .bind(pm.customer_id.to_string())
+                .bind(&pm.facts)
+                .bind(&pm.status)
+                .bind(pm.decision_id.to_string())
+                .bind(micros(pm.created_at)),
         )
-        .bind(tenant.to_string())
-        .bind(&pm.id)
-        .bind(pm.customer_id.to_string())
-        .bind(&pm.facts)
-        .bind(&pm.status)
-        .bind(pm.decision_id.to_string())
-        .bind(micros(pm.created_at))
-        .execute(self.conn().await?)
-        .await?;
-        Ok(())
+        .await
     }
 
     pub async fn payment_method(&mut self, tenant: TenantId, id: &str) -> Result<ScreenedRow> {
@@ -138,23 +142,25 @@ impl Tx {
 
     pub async fn insert_order(&mut self, tenant: TenantId, order: &OrderRow) -> Result<()> {
         let screened = &order.screened;
-        sqlx::query(
-            "INSERT INTO orders (tenant_id, id, customer_id, payment_method_id, facts, total_minor, currency, \
-             status, decision_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        let sql = format!(
+            "INSERT INTO orders (tenant_id, id, customer_id, payment_method_id, facts, total_minor, \
+             currency, status, decision_id, created_at) VALUES {}",
+            Params::new(self.dialect).rows(1, 10)
+        );
+        self.write(
+            Write::new(sql)
+                .bind(tenant.to_string())
+                .bind(&screened.id)
+                .bind(screened.customer_id.to_string())
+                .bind(&order.payment_method_id)
+                .bind(&screened.facts)
+                .bind(order.total_minor)
+                .bind(&order.currency)
+                .bind(&screened.status)
+                .bind(screened.decision_id.to_string())
+                .bind(micros(screened.created_at)),
         )
-        .bind(tenant.to_string())
-        .bind(&screened.id)
-        .bind(screened.customer_id.to_string())
-        .bind(&order.payment_method_id)
-        .bind(&screened.facts)
-        .bind(order.total_minor)
-        .bind(&order.currency)
-        .bind(&screened.status)
-        .bind(screened.decision_id.to_string())
-        .bind(micros(screened.created_at))
-        .execute(self.conn().await?)
-        .await?;
-        Ok(())
+        .await
     }
 
     pub async fn order(&mut self, tenant: TenantId, id: &str) -> Result<OrderRow> {

@@ -231,22 +231,22 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
     // Decided on committed data first, so the writer is held for the writes alone. Under the
     // write transaction's lock on the customer, the decision stands only if no order of the
     // same customer, and no change to it, came in between; otherwise it is made again there.
-    let mut snapshot = ctx.read().await?;
-    let customer = snapshot
+    let mut committed = ctx.read_latest().await?;
+    let customer = committed
         .customer(tenant, order.customer_id)
         .await
         .map_err(no_such_customer)?;
     let early = decide_order(
         &ctx.state,
         tenant,
-        &mut snapshot,
+        &mut committed,
         customer,
         &order,
         total,
         now,
     )
     .await?;
-    drop(snapshot);
+    drop(committed);
 
     let mut tx = ctx.begin().await?;
     let customer = tx

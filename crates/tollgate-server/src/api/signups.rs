@@ -178,7 +178,7 @@ pub async fn create(ctx: Ctx<WriteFacts>, JsonBody(body): JsonBody<Value>) -> Ap
     // at the same moment do not see each other (docs/architecture.md).
     let recorded = decide_signup(
         &ctx.state,
-        &mut ctx.read().await?,
+        &mut ctx.read_latest().await?,
         tenant,
         &facts,
         customer_id,
