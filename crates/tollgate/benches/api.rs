@@ -580,7 +580,9 @@ async fn fixed_rate(
             reason = "a few seconds at a few thousand requests per second"
         )]
         let due = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
-        while sent < due {
+        // Behind schedule, the backlog is sent only while the phase lasts: a server (or a
+        // client) slower than the target rate must not stretch the phase.
+        while sent < due && tokio::time::Instant::now() < until {
             sent += 1;
             let permit = Arc::clone(&in_flight)
                 .acquire_owned()
