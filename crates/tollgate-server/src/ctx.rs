@@ -21,7 +21,7 @@ use crate::{
     AppState,
     auth::Caller,
     error::{ApiError, ApiResult},
-    idempotency::{Idempotency, replay},
+    idempotency::{Idempotency, replay, winner},
 };
 
 /// A permission as a type, so `Ctx<Operate>` in a handler's signature is the check.
@@ -167,10 +167,7 @@ impl<P> Ctx<P> {
             }
             Err(err) => match &self.idempotency {
                 Some(idem) if err.is_unique_violation() => {
-                    let first = self
-                        .state
-                        .store()
-                        .idempotent_response(self.tenant(), &idem.key)
+                    let first = winner(&self.state, self.tenant(), &idem.key)
                         .await?
                         .ok_or(err)?;
                     replay(&first, &idem.request_hash)

@@ -9,6 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use sha2::{Digest, Sha256};
+use tollgate_core::TenantId;
 use tollgate_store::StoredResponse;
 
 use crate::{AppState, auth::Caller, ctx::json_response, error::ApiError};
@@ -24,11 +25,36 @@ pub struct Idempotency {
 }
 
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match prepare(&state, request).await {
-        Ok(Prepared::Run(request)) => next.run(request).await,
-        Ok(Prepared::Answer(response)) => response,
-        Err(err) => err.into_response(),
+    let request = match prepare(&state, request).await {
+        Ok(Prepared::Run(request)) => request,
+        Ok(Prepared::Answer(response)) => return response,
+        Err(err) => return err.into_response(),
+    };
+    let tenant = request.extensions().get::<Caller>().map(|c| c.tenant);
+    let idem = request.extensions().get::<Idempotency>().cloned();
+    let response = next.run(request).await;
+    // A twin sent at the same moment may have taken a natural key first (a sign-up's
+    // external id): then its answer is this request's answer too.
+    if response.status() == StatusCode::CONFLICT
+        && let (Some(tenant), Some(idem)) = (tenant, idem)
+        && let Ok(Some(first)) = winner(&state, tenant, &idem.key).await
+    {
+        return replay(&first, &idem.request_hash).unwrap_or_else(IntoResponse::into_response);
     }
+    response
+}
+
+/// The answer stored under `key` by a twin that won a race with this request. On SQLite the
+/// twin may sit in the writer's current group, released but not yet committed: an empty write
+/// transaction commits once that group is durable. On PostgreSQL the conflict already waited
+/// for the twin's commit.
+pub async fn winner(
+    state: &AppState,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Option<StoredResponse>, ApiError> {
+    state.store().begin().await?.commit().await?;
+    Ok(state.store().idempotent_response(tenant, key).await?)
 }
 
 enum Prepared {

@@ -159,6 +159,50 @@ async fn concurrent_twins_create_one_object(app: &TestApp) {
     assert_eq!(ids.len(), 1, "every twin got the same customer");
 }
 
+/// Twins sent at the same moment, on a route with no natural key to collide on: one writes,
+/// the others replay its answer, even when they meet it in SQLite's writer before it commits.
+async fn simultaneous_twins_replay_the_winner(app: &TestApp) {
+    let key = app.a.key(Role::Analyst);
+    let twins: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(crate::harness::send(
+                app.request(Method::POST, "/v1/lists/items", Some(key))
+                    .header("Idempotency-Key", "simultaneous")
+                    .json(&serde_json::json!({"kind": "email", "action": "block", "value": "twin@example.com"})),
+            ))
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    for twin in twins {
+        let (status, body) = twin.await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.insert(body["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "every twin got the same item");
+    let (_, items) = app.get("/v1/lists/items", key).await;
+    assert_eq!(items["data"].as_array().unwrap().len(), 1, "{items}");
+
+    // A sign-up's twins meet on its external id before they reach the idempotency key.
+    let ingest = app.a.key(Role::Ingest);
+    let signup = crate::decisions::honest_signup(app, 7);
+    let twins: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(crate::harness::send(
+                app.request(Method::POST, "/v1/signups", Some(ingest))
+                    .header("Idempotency-Key", "simultaneous-signup")
+                    .json(&signup),
+            ))
+        })
+        .collect();
+    let mut customers = std::collections::HashSet::new();
+    for twin in twins {
+        let (status, body) = twin.await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        customers.insert(body["customer_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(customers.len(), 1, "every twin got the same customer");
+}
+
 async fn futures_join_all<F: std::future::Future>(
     futures: impl Iterator<Item = F>,
 ) -> Vec<F::Output> {
@@ -248,5 +292,6 @@ on_both_engines!(
     expired_keys_stop_working,
     idempotent_posts_replay_and_refuse_a_changed_body,
     concurrent_twins_create_one_object,
+    simultaneous_twins_replay_the_winner,
     subscription_changes_are_on_the_audit_trail,
 );
