@@ -12,7 +12,9 @@
 //! transaction fails and nothing of it is kept.
 //!
 //! Statements for [`Write`] take their placeholders from [`crate::sql::Params`]: SQLite binds
-//! the anonymous `?` of consecutive statements from one list, in order.
+//! the anonymous `?` of consecutive statements from one list, in order. sqlx supports such
+//! strings on SQLite alone and calls the behaviour deprecated (launchbadge/sqlx#3108); the
+//! store's tests would fail at once if an upgrade removed it (docs/architecture.md).
 
 use sqlx::{Any, any::AnyArguments, query::Query};
 
