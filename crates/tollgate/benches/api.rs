@@ -48,6 +48,10 @@ struct Options {
     /// Skip PostgreSQL even when a database URL is set.
     #[arg(long)]
     sqlite_only: bool,
+    /// Print every half-load request slower than this many milliseconds, with its second in
+    /// the phase, to see whether the tail is spread out or clustered (stalls, periodic work).
+    #[arg(long)]
+    slow_ms: Option<f64>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -590,12 +594,17 @@ async fn fixed_rate(
                 .expect("semaphore stays open");
             let (api, fixture, report) = (api.clone(), Arc::clone(fixture), Arc::clone(&report));
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let (path, body) = (scenario.path, scenario.body);
+            let (path, body, slow_ms) = (scenario.path, scenario.body, options.slow_ms);
             requests.push(tokio::spawn(async move {
                 let text = body(&fixture, n);
                 let started = Instant::now();
                 let result = api.post_text(path, &format!("bench-{n}"), text).await;
                 drop(permit);
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                if slow_ms.is_some_and(|slow| ms > slow) {
+                    let at = started.duration_since(start.into_std()).as_secs_f64();
+                    eprintln!("{path}: slow request at {at:.3} s: {ms:.2} ms");
+                }
                 let mut one = Measurement::new(0.0);
                 one.record(started, &result, &report);
                 one
