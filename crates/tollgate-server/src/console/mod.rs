@@ -17,6 +17,7 @@ mod cases;
 mod charts;
 mod collections;
 mod customer;
+mod lists;
 mod overview;
 mod queues;
 mod rules;
@@ -62,6 +63,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/cases/{id}/{action}", post(cases::action))
         .route("/console/{what}/{id}/review", post(queues::review))
         .route("/console/rules", get(rules::page).post(rules::submit))
+        .route("/console/lists", get(lists::page))
+        .route("/console/lists/{id}/remove", post(lists::remove))
         .route("/console/collections", get(collections::page))
         .route("/console/sign-out", post(session::sign_out))
         .layer(from_fn_with_state(state.clone(), session::require));
@@ -107,6 +110,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         (
             "rules.html",
             include_str!("../../templates/console/rules.html"),
+        ),
+        (
+            "lists.html",
+            include_str!("../../templates/console/lists.html"),
         ),
         (
             "collections.html",

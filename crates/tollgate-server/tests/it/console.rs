@@ -435,6 +435,7 @@ async fn every_page_renders_for_reading(app: &TestApp) {
             "<h1>Queues</h1>",
         ),
         ("/console/rules", "<h1>Rules</h1>"),
+        ("/console/lists", "<h1>Lists</h1>"),
         ("/console/collections", "<h1>Collections</h1>"),
     ] {
         let page = browser.get(path).await;
@@ -451,6 +452,76 @@ async fn every_page_renders_for_reading(app: &TestApp) {
     let bad = browser.get("/console/queues?verdict=maybe").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.html.contains("verdict"));
+}
+
+/// The lists page shows the tenant's items in force; an analyst takes one off its list, on the
+/// audit trail; a viewer sees no buttons.
+async fn an_analyst_takes_an_item_off_its_list(app: &TestApp) {
+    let analyst = app.a.key(Role::Analyst);
+    let mut added = Vec::new();
+    for value in ["ring@example.com", "mule@example.com"] {
+        let (status, item) = app
+            .post(
+                "/v1/lists/items",
+                analyst,
+                json!({"kind": "email", "action": "block", "value": value, "note": "<b>ring</b>"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{item}");
+        added.push(item["id"].as_str().unwrap().to_owned());
+    }
+    app.post(
+        "/v1/lists/items",
+        app.b.key(Role::Analyst),
+        json!({"kind": "email", "action": "block", "value": "theirs@example.com"}),
+    )
+    .await;
+
+    let mut viewer = Browser::new(app);
+    viewer.sign_in(app.a.key(Role::Viewer)).await;
+    let page = viewer.get("/console/lists").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("ring@example.com") && page.html.contains("mule@example.com"));
+    assert!(
+        !page.html.contains("theirs@example.com"),
+        "another tenant's item"
+    );
+    assert!(
+        page.html.contains("&lt;b&gt;ring") && !page.html.contains("<b>ring"),
+        "notes are escaped"
+    );
+    assert!(!page.html.contains("/remove"), "no buttons for a viewer");
+
+    let mut browser = Browser::new(app);
+    browser.sign_in(analyst).await;
+    let page = browser.get("/console/lists").await;
+    let action = format!("/console/lists/{}/remove", added[0]);
+    assert!(page.html.contains(&action), "{}", page.html);
+    let token = csrf(&page.html);
+    let forged = browser.post(&action, &[("csrf", "forged")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let done = browser.post(&action, &[("csrf", &token)]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+
+    let (_, items) = app.get("/v1/lists/items", analyst).await;
+    let left: Vec<_> = items["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["mule@example.com"]);
+    let (_, audit) = app
+        .get(
+            &format!("/v1/audit?object_id={}&action=list_item.removed", added[0]),
+            analyst,
+        )
+        .await;
+    assert_eq!(audit["data"].as_array().unwrap().len(), 1, "{audit}");
+    let page = browser.get("/console/lists").await;
+    assert!(!page.html.contains("ring@example.com"));
+    let again = browser.post(&action, &[("csrf", &token)]).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
 
 async fn an_analyst_reviews_what_screening_held(app: &TestApp) {
@@ -507,6 +578,7 @@ async fn an_analyst_reviews_what_screening_held(app: &TestApp) {
 
 on_both_engines!(
     an_analyst_reviews_what_screening_held,
+    an_analyst_takes_an_item_off_its_list,
     the_session_cookie_is_http_only_strict_and_needs_its_form_token,
     a_session_holds_on_another_server_of_the_same_store,
     an_analyst_suspends_a_subscription_on_the_audit_trail,
