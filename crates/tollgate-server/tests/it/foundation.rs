@@ -163,44 +163,50 @@ async fn concurrent_twins_create_one_object(app: &TestApp) {
 /// the others replay its answer, even when they meet it in SQLite's writer before it commits.
 async fn simultaneous_twins_replay_the_winner(app: &TestApp) {
     let key = app.a.key(Role::Analyst);
-    let twins: Vec<_> = (0..8)
-        .map(|_| {
-            tokio::spawn(crate::harness::send(
-                app.request(Method::POST, "/v1/lists/items", Some(key))
-                    .header("Idempotency-Key", "simultaneous")
-                    .json(&serde_json::json!({"kind": "email", "action": "block", "value": "twin@example.com"})),
-            ))
-        })
-        .collect();
-    let mut ids = std::collections::HashSet::new();
-    for twin in twins {
-        let (status, body) = twin.await.unwrap();
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        ids.insert(body["id"].as_str().unwrap().to_owned());
-    }
+    let item = json!({"kind": "email", "action": "block", "value": "twin@example.com"});
+    let ids = twins(app, "/v1/lists/items", key, &item, "id").await;
     assert_eq!(ids.len(), 1, "every twin got the same item");
     let (_, items) = app.get("/v1/lists/items", key).await;
     assert_eq!(items["data"].as_array().unwrap().len(), 1, "{items}");
 
     // A sign-up's twins meet on its external id before they reach the idempotency key.
-    let ingest = app.a.key(Role::Ingest);
     let signup = crate::decisions::honest_signup(app, 7);
-    let twins: Vec<_> = (0..8)
+    let customers = twins(
+        app,
+        "/v1/signups",
+        app.a.key(Role::Ingest),
+        &signup,
+        "customer_id",
+    )
+    .await;
+    assert_eq!(customers.len(), 1, "every twin got the same customer");
+}
+
+/// Sends `body` eight times at once under one `Idempotency-Key`; every answer must be a 201.
+/// Returns the distinct values of `id_field` they carried.
+async fn twins(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    body: &serde_json::Value,
+    id_field: &str,
+) -> std::collections::HashSet<String> {
+    let sent: Vec<_> = (0..8)
         .map(|_| {
             tokio::spawn(crate::harness::send(
-                app.request(Method::POST, "/v1/signups", Some(ingest))
-                    .header("Idempotency-Key", "simultaneous-signup")
-                    .json(&signup),
+                app.request(Method::POST, path, Some(key))
+                    .header("Idempotency-Key", format!("simultaneous {path}"))
+                    .json(body),
             ))
         })
         .collect();
-    let mut customers = std::collections::HashSet::new();
-    for twin in twins {
-        let (status, body) = twin.await.unwrap();
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        customers.insert(body["customer_id"].as_str().unwrap().to_owned());
+    let mut ids = std::collections::HashSet::new();
+    for twin in sent {
+        let (status, answer) = twin.await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        ids.insert(answer[id_field].as_str().unwrap().to_owned());
     }
-    assert_eq!(customers.len(), 1, "every twin got the same customer");
+    ids
 }
 
 async fn futures_join_all<F: std::future::Future>(
