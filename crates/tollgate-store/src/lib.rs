@@ -214,37 +214,29 @@ impl Store {
             Some(writer) => TxInner::Group(writer.begin().await?),
             None => TxInner::Pool(self.pool.begin().await?),
         };
-        Ok(Tx {
-            inner,
-            dialect: self.dialect,
-            enqueued: false,
-            deferred_audit: Vec::new(),
-            pending: Write::default(),
-        })
+        Ok(self.tx(inner))
     }
 
     /// A read-only view; the transaction gives the reads one consistent snapshot.
     pub async fn read(&self) -> Result<Tx> {
-        Ok(Tx {
-            inner: TxInner::Pool(self.pool.begin().await?),
-            dialect: self.dialect,
-            enqueued: false,
-            deferred_audit: Vec::new(),
-            pending: Write::default(),
-        })
+        Ok(self.tx(TxInner::Pool(self.pool.begin().await?)))
     }
 
     /// Reads without a common snapshot: each statement sees what is committed when it runs.
     /// For hot paths whose reads need not agree with each other to the instant (a decision's
     /// links, velocity and lists); it saves the `BEGIN` and `ROLLBACK` of [`Store::read`].
     pub async fn read_latest(&self) -> Result<Tx> {
-        Ok(Tx {
-            inner: TxInner::Conn(self.pool.acquire().await?),
+        Ok(self.tx(TxInner::Conn(self.pool.acquire().await?)))
+    }
+
+    fn tx(&self, inner: TxInner) -> Tx {
+        Tx {
+            inner,
             dialect: self.dialect,
             enqueued: false,
             deferred_audit: Vec::new(),
             pending: Write::default(),
-        })
+        }
     }
 
     /// True when the database answers.
