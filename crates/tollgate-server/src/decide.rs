@@ -27,7 +27,7 @@ use tollgate_core::{
     },
     webhooks::EventType,
 };
-use tollgate_store::{DecisionRow, Tx};
+use tollgate_store::{DecisionRow, History, ListHit, Lookup, Tx, WindowCounts};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -198,17 +198,69 @@ impl From<Evaluation> for ShadowResult {
     }
 }
 
-/// Other customers sharing each of `keys`, counted per kind.
-pub async fn links(
+/// What a decision asks the store about its surroundings.
+#[derive(Default)]
+pub struct Ask<'a> {
+    /// Link keys `(kind, value)` of the subject.
+    pub link_keys: &'a [(&'a str, String)],
+    /// Velocity keys `(kind, key)`.
+    pub velocity: &'a [(&'a str, &'a str)],
+    /// List candidates `(kind, value)`; an IP also matches every CIDR range that holds it.
+    pub list_candidates: &'a [(&'a str, String)],
+    /// An existing customer: its own keys are not links, and its history counts.
+    pub customer: Option<&'a Customer>,
+}
+
+/// The answers, ready for [`Context`](tollgate_core::signals::Context).
+pub struct Surroundings {
+    pub links: LinkCounts,
+    /// Per velocity key asked, in order.
+    pub velocity: Vec<WindowCounts>,
+    pub lists: ListMatches,
+    /// Present when a customer was asked about.
+    pub customer: Option<CustomerState>,
+}
+
+/// Reads everything `ask` wants in one round trip (see [`Tx::look_up`]).
+pub async fn surroundings(
     tx: &mut Tx,
     tenant: TenantId,
-    keys: &[(&str, String)],
-    except: Option<CustomerId>,
-) -> ApiResult<LinkCounts> {
+    ask: Ask<'_>,
+    now: DateTime<Utc>,
+) -> ApiResult<Surroundings> {
+    let mut candidates = ask.list_candidates.to_vec();
+    for (kind, value) in ask.list_candidates {
+        if *kind == "ip"
+            && let Ok(ip) = value.parse::<IpAddr>()
+        {
+            candidates.extend(enclosing_ranges(ip).map(|range| ("ip", range)));
+        }
+    }
+    let lookup = Lookup {
+        link_keys: ask.link_keys,
+        except: ask.customer.map(|c| c.id),
+        velocity: ask.velocity,
+        list_candidates: &candidates,
+        history_of: ask.customer.map(|c| c.id),
+    };
+    let found = tx.look_up(tenant, &lookup, now).await?;
+    let customer = match (ask.customer, found.history) {
+        (Some(customer), Some(history)) => Some(customer_state(customer, history)?),
+        _ => None,
+    };
+    Ok(Surroundings {
+        links: link_counts(ask.link_keys, found.linked),
+        velocity: found.velocity,
+        lists: list_matches(&found.list_hits),
+        customer,
+    })
+}
+
+/// Other customers sharing each key, counted per kind.
+fn link_counts(keys: &[(&str, String)], linked: Vec<Vec<CustomerId>>) -> LinkCounts {
     let mut counts = LinkCounts::default();
     let mut ids = Vec::new();
-    let all = tx.linked_customers(tenant, keys, except).await?;
-    for ((kind, _), linked) in keys.iter().zip(all) {
+    for ((kind, _), linked) in keys.iter().zip(linked) {
         let n = u32::try_from(linked.len()).unwrap_or(u32::MAX);
         match *kind {
             "card" => counts.card_customers = n,
@@ -225,7 +277,41 @@ pub async fn links(
     ids.sort();
     ids.dedup();
     counts.linked_customer_ids = ids;
-    Ok(counts)
+    counts
+}
+
+fn list_matches(hits: &[ListHit]) -> ListMatches {
+    let mut matches = ListMatches::default();
+    for hit in hits {
+        match hit.action.as_str() {
+            "block" => matches.blocked = true,
+            _ => matches.allowed = true,
+        }
+        matches
+            .matches
+            .push(format!("{}:{}:{}", hit.action, hit.kind, hit.value));
+    }
+    matches
+}
+
+/// What the store knows about an existing customer, for the decisions after its sign-up.
+fn customer_state(customer: &Customer, history: History) -> ApiResult<CustomerState> {
+    let signup = match history.signup_facts {
+        Some(text) => Some(
+            serde_json::from_str(&text)
+                .map_err(|e| ApiError::Internal(format!("stored sign-up: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(CustomerState {
+        trust_tier: customer.trust_tier,
+        created_at: customer.created_at,
+        terms: customer.terms.clone(),
+        has_cleared_payment: history.has_cleared_payment,
+        outstanding_balance: None,
+        completed_steps: history.completed_steps,
+        signup,
+    })
 }
 
 /// The link keys a sign-up leaves behind.
@@ -241,35 +327,6 @@ pub fn signup_link_keys(signup: &SignupFacts) -> Vec<(&'static str, String)> {
         out.push(("device", device));
     }
     out
-}
-
-/// Matches `(kind, value)` candidates against the tenant's block and allow lists. An IP
-/// candidate also matches every CIDR range that holds it.
-pub async fn list_matches(
-    tx: &mut Tx,
-    tenant: TenantId,
-    candidates: &[(&str, String)],
-    now: DateTime<Utc>,
-) -> ApiResult<ListMatches> {
-    let mut expanded = candidates.to_vec();
-    for (kind, value) in candidates {
-        if *kind == "ip"
-            && let Ok(ip) = value.parse::<IpAddr>()
-        {
-            expanded.extend(enclosing_ranges(ip).map(|range| ("ip", range)));
-        }
-    }
-    let mut matches = ListMatches::default();
-    for item in tx.matching_list_items(tenant, &expanded, now).await? {
-        match item.action.as_str() {
-            "block" => matches.blocked = true,
-            _ => matches.allowed = true,
-        }
-        matches
-            .matches
-            .push(format!("{}:{}:{}", item.action, item.kind, item.value));
-    }
-    Ok(matches)
 }
 
 /// Every CIDR range that holds `ip`, from `/0` to a single address, written the way the lists
@@ -307,30 +364,6 @@ pub fn signup_candidates(
         out.push(("device", device.clone()));
     }
     out
-}
-
-/// What the store knows about an existing customer, for payment-method and order decisions.
-pub async fn customer_state(
-    tx: &mut Tx,
-    tenant: TenantId,
-    customer: &Customer,
-) -> ApiResult<CustomerState> {
-    let signup = match tx.signup_facts(tenant, customer.id).await? {
-        Some(text) => Some(
-            serde_json::from_str(&text)
-                .map_err(|e| ApiError::Internal(format!("stored sign-up: {e}")))?,
-        ),
-        None => None,
-    };
-    Ok(CustomerState {
-        trust_tier: customer.trust_tier,
-        created_at: customer.created_at,
-        terms: customer.terms.clone(),
-        has_cleared_payment: tx.has_cleared_payment(tenant, customer.id).await?,
-        outstanding_balance: None,
-        completed_steps: tx.completed_steps(tenant, customer.id).await?,
-        signup,
-    })
 }
 
 /// A decision ready to be recorded.

@@ -16,7 +16,16 @@
 //! strings on SQLite alone and calls the behaviour deprecated (launchbadge/sqlx#3108); the
 //! store's tests would fail at once if an upgrade removed it (docs/architecture.md).
 
-use sqlx::{Any, any::AnyArguments, query::Query};
+use sqlx::{
+    Any, AnyConnection,
+    any::{AnyArguments, AnyRow},
+    query::Query,
+};
+
+use crate::{Result, StoreError};
+
+/// Unique constraints a write may break, as [`StoreError::unique`] takes them.
+pub(crate) type Constraints = &'static [(&'static str, &'static str, &'static str)];
 
 /// One bound value.
 pub(crate) enum Bind {
@@ -42,6 +51,12 @@ impl From<&String> for Bind {
     }
 }
 
+impl From<Option<String>> for Bind {
+    fn from(value: Option<String>) -> Self {
+        Bind::Text(value)
+    }
+}
+
 impl From<i64> for Bind {
     fn from(value: i64) -> Self {
         Bind::Int(Some(value))
@@ -53,6 +68,9 @@ impl From<i64> for Bind {
 pub(crate) struct Write {
     sql: String,
     binds: Vec<Bind>,
+    /// Unique constraints of the statements, so a violation reported at a later statement
+    /// still names the input field at fault.
+    unique: Vec<Constraints>,
 }
 
 impl Write {
@@ -60,7 +78,14 @@ impl Write {
         Self {
             sql,
             binds: Vec::new(),
+            unique: Vec::new(),
         }
+    }
+
+    /// A unique violation of the statement is reported as [`StoreError::Duplicate`].
+    pub(crate) fn unique(mut self, constraints: Constraints) -> Self {
+        self.unique.push(constraints);
+        self
     }
 
     pub(crate) fn bind(mut self, value: impl Into<Bind>) -> Self {
@@ -79,9 +104,26 @@ impl Write {
         }
         self.sql.push_str(&other.sql);
         self.binds.extend(other.binds);
+        self.unique.extend(other.unique);
     }
 
-    pub(crate) fn into_query(self) -> Query<'static, Any, AnyArguments> {
+    pub(crate) async fn execute(self, conn: &mut AnyConnection) -> Result<()> {
+        let (query, unique) = self.into_parts();
+        match query.execute(conn).await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(duplicate(error, &unique)),
+        }
+    }
+
+    pub(crate) async fn fetch_all(self, conn: &mut AnyConnection) -> Result<Vec<AnyRow>> {
+        let (query, unique) = self.into_parts();
+        query
+            .fetch_all(conn)
+            .await
+            .map_err(|error| duplicate(error, &unique))
+    }
+
+    fn into_parts(self) -> (Query<'static, Any, AnyArguments>, Vec<Constraints>) {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql));
         for value in self.binds {
             query = match value {
@@ -89,6 +131,18 @@ impl Write {
                 Bind::Int(int) => query.bind(int),
             };
         }
-        query
+        (query, self.unique)
     }
+}
+
+/// The first of `unique` that `error` violates, as `Duplicate`; otherwise the error itself.
+fn duplicate(error: sqlx::Error, unique: &[Constraints]) -> StoreError {
+    let mut error = StoreError::Database(error);
+    for constraints in unique {
+        error = match error {
+            StoreError::Database(inner) => StoreError::unique(inner, constraints),
+            mapped => return mapped,
+        };
+    }
+    error
 }

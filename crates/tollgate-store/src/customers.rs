@@ -7,6 +7,7 @@ use tollgate_core::{
 
 use crate::{
     Result, StoreError, Tx,
+    batch::Write,
     page::{Page, PageRequest},
     row::{RowExt, micros, to_json},
     sql::{Params, rows_per_statement},
@@ -142,27 +143,28 @@ impl Tx {
             updated_at: at,
         };
         let sql = format!(
-            "INSERT INTO customers (tenant_id, {COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            "INSERT INTO customers (tenant_id, {COLUMNS}) VALUES {}",
+            Params::new(self.dialect).rows(1, 14)
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(customer.id.to_string())
-            .bind(&customer.external_id)
-            .bind(&customer.legal_name)
-            .bind(customer.company_domain.clone())
-            .bind(customer.country.to_string())
-            .bind(customer.email.clone())
-            .bind(customer.phone.clone())
-            .bind(customer.billing_address.as_ref().map(to_json))
-            .bind(customer.status.as_str())
-            .bind(customer.trust_tier.as_str())
-            .bind(to_json(&customer.terms))
-            .bind(micros(at))
-            .bind(micros(at))
-            .execute(self.conn().await?)
-            .await
-            .map_err(|e| StoreError::unique(e, UNIQUE))?;
+        self.write(
+            Write::new(sql)
+                .bind(tenant.to_string())
+                .bind(customer.id.to_string())
+                .bind(&customer.external_id)
+                .bind(&customer.legal_name)
+                .bind(customer.company_domain.clone())
+                .bind(customer.country.to_string())
+                .bind(customer.email.clone())
+                .bind(customer.phone.clone())
+                .bind(customer.billing_address.as_ref().map(to_json))
+                .bind(customer.status.as_str())
+                .bind(customer.trust_tier.as_str())
+                .bind(to_json(&customer.terms))
+                .bind(micros(at))
+                .bind(micros(at))
+                .unique(UNIQUE),
+        )
+        .await?;
         Ok(customer)
     }
 

@@ -1,12 +1,13 @@
 //! Decisions and the facts behind them: sign-ups, payment methods, orders, the keys that link
 //! customers, and the events velocity windows count.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use tollgate_core::{CustomerId, DecisionId, TenantId};
 
 use crate::{
     Result, Tx,
     batch::Write,
+    lookup::Lookup,
     page::{Page, PageRequest},
     row::{RowExt, micros},
     sql::Params,
@@ -65,10 +66,6 @@ fn decision(row: &sqlx::any::AnyRow) -> Result<DecisionRow> {
         shadows: row.text("shadows")?,
         created_at: row.at("created_at")?,
     })
-}
-
-fn count(n: i64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl Tx {
@@ -221,77 +218,6 @@ impl Tx {
         self.write(insert).await
     }
 
-    /// For each `(kind, value)` of `keys`, the other customers that used it, oldest link first
-    /// (at most 100 per key); one statement for all keys.
-    pub async fn linked_customers(
-        &mut self,
-        tenant: TenantId,
-        keys: &[(&str, String)],
-        except: Option<CustomerId>,
-    ) -> Result<Vec<Vec<CustomerId>>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Each key's oldest 100 in a subquery of its own: the index on (tenant, kind, value)
-        // answers every one of them.
-        let sql = (0..keys.len())
-            .map(|i| {
-                let (kind, value) = (2 * i + 3, 2 * i + 4);
-                format!(
-                    "SELECT * FROM (SELECT CAST({i} AS BIGINT) AS k, customer_id, created_at \
-                     FROM link_keys WHERE tenant_id = $1 AND kind = ${kind} AND value = ${value} \
-                     AND customer_id <> $2 ORDER BY created_at, customer_id LIMIT 100) AS l{i}"
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" UNION ALL ");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(except.map(|c| c.to_string()).unwrap_or_default());
-        for (kind, value) in keys {
-            query = query.bind(*kind).bind(value);
-        }
-        let mut linked = vec![Vec::new(); keys.len()];
-        for row in query.fetch_all(self.conn().await?).await? {
-            let k = usize::try_from(row.int("k")?).unwrap_or(usize::MAX);
-            if let Some(ids) = linked.get_mut(k) {
-                ids.push(row.parsed("customer_id")?);
-            }
-        }
-        Ok(linked)
-    }
-
-    pub async fn has_cleared_payment(
-        &mut self,
-        tenant: TenantId,
-        customer: CustomerId,
-    ) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM payments WHERE tenant_id = $1 AND customer_id = $2 AND status = 'succeeded'",
-        )
-        .bind(tenant.to_string())
-        .bind(customer.to_string())
-        .fetch_one(self.conn().await?)
-        .await?;
-        Ok(row.int("n")? > 0)
-    }
-
-    /// Verification steps the customer has passed (`sms_verification`, `bureau_check`, `phone_call`).
-    pub async fn completed_steps(
-        &mut self,
-        tenant: TenantId,
-        customer: CustomerId,
-    ) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT kind FROM verifications WHERE tenant_id = $1 AND customer_id = $2 AND status = 'passed' ORDER BY kind",
-        )
-        .bind(tenant.to_string())
-        .bind(customer.to_string())
-        .fetch_all(self.conn().await?)
-        .await?;
-        rows.iter().map(|r| r.text("kind")).collect()
-    }
-
     /// Records velocity events `(kind, key, amount in minor units)` at `at`, in one statement.
     pub async fn record_velocity(
         &mut self,
@@ -326,45 +252,10 @@ impl Tx {
         keys: &[(&str, &str)],
         now: DateTime<Utc>,
     ) -> Result<Vec<WindowCounts>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = (0..keys.len())
-            .map(|i| {
-                let (kind, key) = (2 * i + 6, 2 * i + 7);
-                format!(
-                    "SELECT CAST({i} AS BIGINT) AS k, \
-                       CAST(COALESCE(SUM(CASE WHEN at > $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS h1, \
-                       CAST(COALESCE(SUM(CASE WHEN at > $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS h24, \
-                       COUNT(*) AS d7, \
-                       CAST(COALESCE(SUM(CASE WHEN at > $3 THEN amount_minor ELSE 0 END), 0) AS BIGINT) AS amount24 \
-                     FROM velocity_events WHERE tenant_id = $1 AND kind = ${kind} AND key = ${key} \
-                     AND at > $4 AND at <= $5"
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" UNION ALL ");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(micros(now - Duration::hours(1)))
-            .bind(micros(now - Duration::hours(24)))
-            .bind(micros(now - Duration::days(7)))
-            .bind(micros(now));
-        for (kind, key) in keys {
-            query = query.bind(*kind).bind(*key);
-        }
-        let mut counts = vec![WindowCounts::default(); keys.len()];
-        for row in query.fetch_all(self.conn().await?).await? {
-            let k = usize::try_from(row.int("k")?).unwrap_or(usize::MAX);
-            if let Some(slot) = counts.get_mut(k) {
-                *slot = WindowCounts {
-                    last_1h: count(row.int("h1")?),
-                    last_24h: count(row.int("h24")?),
-                    last_7d: count(row.int("d7")?),
-                    amount_24h: row.int("amount24")?,
-                };
-            }
-        }
-        Ok(counts)
+        let lookup = Lookup {
+            velocity: keys,
+            ..Lookup::default()
+        };
+        Ok(self.look_up(tenant, &lookup, now).await?.velocity)
     }
 }

@@ -15,6 +15,7 @@ mod dunning;
 mod error;
 mod idempotency;
 mod keys;
+mod lookup;
 mod outbox;
 pub mod page;
 mod policies;
@@ -57,6 +58,7 @@ pub use dunning::{
 pub use error::StoreError;
 pub use idempotency::StoredResponse;
 pub use keys::NewKey;
+pub use lookup::{Found, History, ListHit, Lookup};
 pub use outbox::{ActionFilter, ActionRow, AttemptRow, FinishedAttempt, NewAction};
 pub use policies::{ListItem, ListItemFilter, PolicyRow};
 pub use prepaid::PrepaidEntryRow;
@@ -321,7 +323,7 @@ impl Tx {
         match self.inner {
             TxInner::Group(_) => self.pending.push(write),
             TxInner::Pool(_) | TxInner::Conn(_) => {
-                write.into_query().execute(self.raw_conn()).await?;
+                write.execute(self.raw_conn()).await?;
             }
         }
         Ok(())
@@ -335,13 +337,13 @@ impl Tx {
     ) -> Result<Vec<sqlx::any::AnyRow>> {
         let mut all = std::mem::take(&mut self.pending);
         all.push(query);
-        Ok(all.into_query().fetch_all(self.raw_conn()).await?)
+        all.fetch_all(self.raw_conn()).await
     }
 
     /// The connection, once the writes kept for it have run.
     async fn conn(&mut self) -> Result<&mut sqlx::AnyConnection> {
         if !self.pending.is_empty() {
-            let pending = std::mem::take(&mut self.pending).into_query();
+            let pending = std::mem::take(&mut self.pending);
             pending.execute(self.raw_conn()).await?;
         }
         Ok(self.raw_conn())

@@ -1,7 +1,5 @@
 //! Rule policies (immutable versions, one active, some in shadow) and block/allow lists.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use chrono::{DateTime, Utc};
 use tollgate_core::TenantId;
 
@@ -9,7 +7,6 @@ use crate::{
     Result, StoreError, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros},
-    sql::Params,
 };
 
 #[derive(Debug, Clone)]
@@ -336,57 +333,6 @@ impl Tx {
         .await?;
         let items = rows.iter().map(list_item).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page, |i| i.id.clone()))
-    }
-
-    /// The items in force at `now` whose `(kind, value)` is one of `candidates`, compared
-    /// exactly (values are stored in canonical form). Each candidate is an index lookup, so a
-    /// decision costs the same however long the tenant's lists grow.
-    pub async fn matching_list_items(
-        &mut self,
-        tenant: TenantId,
-        candidates: &[(&str, String)],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ListItem>> {
-        let mut by_kind = BTreeMap::<&str, BTreeSet<&str>>::new();
-        for (kind, value) in candidates {
-            by_kind.entry(kind).or_default().insert(value);
-        }
-        if by_kind.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut p = Params::new(self.dialect);
-        let mut sql = format!(
-            "SELECT id, kind, action, value, note, expires_at, created_at FROM list_items \
-             WHERE tenant_id = {} AND removed_at IS NULL AND (expires_at IS NULL OR expires_at > {}) AND (",
-            p.next(),
-            p.next()
-        );
-        for (i, values) in by_kind.values().enumerate() {
-            if i > 0 {
-                sql.push_str(" OR ");
-            }
-            sql.push_str(&format!(
-                "(kind = {} AND value IN ({}))",
-                p.next(),
-                p.list(values.len())
-            ));
-        }
-        sql.push_str(") ORDER BY id");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(micros(now));
-        for (kind, values) in &by_kind {
-            query = query.bind(*kind);
-            for value in values {
-                query = query.bind(*value);
-            }
-        }
-        query
-            .fetch_all(self.conn().await?)
-            .await?
-            .iter()
-            .map(list_item)
-            .collect()
     }
 
     pub async fn remove_list_item(

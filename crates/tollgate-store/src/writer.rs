@@ -183,11 +183,11 @@ impl GroupTx {
             .expect("a transaction holds the writer until it ends");
         let mut release = writes;
         release.push(Write::new("RELEASE logical".into()));
-        if let Err(error) = release.into_query().execute(&mut state.conn).await {
+        if let Err(error) = release.execute(&mut state.conn).await {
             // A write failed before the RELEASE ran: undo this savepoint only, as a drop would.
             state.dirty = true;
             state.settle().await;
-            return Err(error.into());
+            return Err(error);
         }
         let (sender, mut outcome) = oneshot::channel();
         state.waiting.push(sender);

@@ -155,19 +155,23 @@ async fn decide_order(
 
     let key = customer.id.to_string();
     let per_currency = format!("order_customer_{}", total.currency);
+    // Customers who attached the same card or account after this one did show up here.
+    let (link_keys, candidates) = payment_methods::keys(&method);
+    let ask = decide::Ask {
+        link_keys: &link_keys,
+        velocity: &[
+            ("order_customer", key.as_str()),
+            (per_currency.as_str(), key.as_str()),
+        ],
+        list_candidates: &candidates,
+        customer: Some(&customer),
+    };
+    let found = decide::surroundings(tx, tenant, ask, now).await?;
+    let (orders, per_customer) = (found.velocity[0], found.velocity[1]);
     let mut context = Context::at(now);
-    context.customer = Some(decide::customer_state(tx, tenant, &customer).await?);
-    let counts = tx
-        .velocity(
-            tenant,
-            &[
-                ("order_customer", key.as_str()),
-                (per_currency.as_str(), key.as_str()),
-            ],
-            now,
-        )
-        .await?;
-    let (orders, per_customer) = (counts[0], counts[1]);
+    context.customer = found.customer;
+    context.links = found.links;
+    context.lists = found.lists;
     context.velocity = VelocityCounts {
         orders_customer_1h: orders.last_1h,
         orders_customer_24h: orders.last_24h,
@@ -175,10 +179,6 @@ async fn decide_order(
         order_value_customer_24h: Money::from_minor(per_customer.amount_24h, total.currency).amount,
         ..VelocityCounts::default()
     };
-    // Customers who attached the same card or account after this one did show up here.
-    let (link_keys, candidates) = payment_methods::keys(&method);
-    context.links = decide::links(tx, tenant, &link_keys, Some(customer.id)).await?;
-    context.lists = decide::list_matches(tx, tenant, &candidates, now).await?;
 
     let features = Features::for_order(
         order,

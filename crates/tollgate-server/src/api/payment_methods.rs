@@ -280,17 +280,19 @@ async fn screen(
     now: DateTime<Utc>,
 ) -> ApiResult<Recorded> {
     let (link_keys, candidates) = keys(method);
-    let mut context = Context::at(now);
-    context.customer = Some(decide::customer_state(tx, tenant, customer).await?);
-    context.links = decide::links(tx, tenant, &link_keys, Some(customer.id)).await?;
     let customer_key = customer.id.to_string();
-    let per_customer = tx
-        .velocity(
-            tenant,
-            &[("payment_method_customer", customer_key.as_str())],
-            now,
-        )
-        .await?[0];
+    let ask = decide::Ask {
+        link_keys: &link_keys,
+        velocity: &[("payment_method_customer", customer_key.as_str())],
+        list_candidates: &candidates,
+        customer: Some(customer),
+    };
+    let found = decide::surroundings(tx, tenant, ask, now).await?;
+    let per_customer = found.velocity[0];
+    let mut context = Context::at(now);
+    context.customer = found.customer;
+    context.links = found.links;
+    context.lists = found.lists;
     let own = |window: chrono::Duration| {
         u32::from(existing.is_some_and(|created| now - created < window))
     };
@@ -303,7 +305,6 @@ async fn screen(
             .saturating_sub(own(chrono::Duration::days(7))),
         ..VelocityCounts::default()
     };
-    context.lists = decide::list_matches(tx, tenant, &candidates, now).await?;
 
     let features = serde_json::to_value(Features::for_payment_method(
         method,

@@ -89,7 +89,7 @@ pub(crate) async fn decide_signup(
     tenant: tollgate_core::TenantId,
     facts: &SignupFacts,
     customer_id: CustomerId,
-    existing: Option<(tollgate_core::signals::CustomerState, DecisionTerms)>,
+    existing: Option<&tollgate_core::customers::Customer>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> ApiResult<Recorded> {
     let data = state.reference_data()?;
@@ -97,9 +97,6 @@ pub(crate) async fn decide_signup(
     let email_domain = email::domain_of(&facts.contact.email);
     let network = tollgate_core::signals::geo::network_key(facts.ip);
     let ip = facts.ip.to_string();
-    let except = existing.as_ref().map(|_| customer_id);
-    let mut context = Context::at(now);
-    context.links = decide::links(tx, tenant, &link_keys, except).await?;
     let mut keys = vec![
         ("signup_ip", ip.as_str()),
         ("signup_email_domain", email_domain.as_str()),
@@ -108,9 +105,20 @@ pub(crate) async fn decide_signup(
     if let Some(device) = &facts.device_id {
         keys.push(("signup_device", device.as_str()));
     }
-    let counts = tx.velocity(tenant, &keys, now).await?;
+    let ask = decide::Ask {
+        link_keys: &link_keys,
+        velocity: &keys,
+        list_candidates: &decide::signup_candidates(facts, data),
+        customer: existing,
+    };
+    let found = decide::surroundings(tx, tenant, ask, now).await?;
+    let counts = found.velocity;
     let (by_ip, by_domain, by_network) = (counts[0], counts[1], counts[2]);
     let by_device = counts.get(3).copied().unwrap_or_default();
+    let mut context = Context::at(now);
+    context.links = found.links;
+    context.lists = found.lists;
+    context.customer = found.customer;
     context.velocity = VelocityCounts {
         signups_ip_1h: by_ip.last_1h,
         signups_ip_24h: by_ip.last_24h,
@@ -124,13 +132,8 @@ pub(crate) async fn decide_signup(
         ..VelocityCounts::default()
     };
     context.network_signups_1h = by_network.last_1h;
-    context.lists =
-        decide::list_matches(tx, tenant, &decide::signup_candidates(facts, data), now).await?;
     let current = match existing {
-        Some((customer, terms)) => {
-            context.customer = Some(customer);
-            terms
-        }
+        Some(customer) => DecisionTerms::new(customer.trust_tier, &customer.terms),
         None => DecisionTerms::new(TrustTier::New, &Terms::default()),
     };
     let features = serde_json::to_value(Features::for_signup(

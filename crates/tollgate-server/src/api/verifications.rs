@@ -8,16 +8,13 @@ use sha2::{Digest, Sha256};
 use tollgate_connectors::bureau::{
     BureauAddress, BureauReport, BureauRequest, BusinessStatus, NameMatch, ScoreBand,
 };
-use tollgate_core::{
-    CustomerId, VerificationId, customers::Customer, decisions::DecisionTerms, signals::SignupFacts,
-};
+use tollgate_core::{CustomerId, VerificationId, customers::Customer, signals::SignupFacts};
 use tollgate_store::{CustomerPatch, Tx, VerificationRow};
 use utoipa::ToSchema;
 
 use super::{Id, decisions::DecisionOut, signups};
 use crate::{
     ctx::{Ctx, Operate, Read, WriteFacts},
-    decide,
     error::{ApiError, ApiResult},
     json::JsonBody,
 };
@@ -130,15 +127,13 @@ async fn signup_of(
 async fn redecide<P>(ctx: &Ctx<P>, tx: &mut Tx, customer: &Customer) -> ApiResult<DecisionOut> {
     let tenant = ctx.tenant();
     let facts = signup_of(tx, tenant, customer.id).await?;
-    let state = decide::customer_state(tx, tenant, customer).await?;
-    let current = DecisionTerms::new(customer.trust_tier, &customer.terms);
     let recorded = signups::decide_signup(
         &ctx.state,
         tx,
         tenant,
         &facts,
         customer.id,
-        Some((state, current)),
+        Some(customer),
         ctx.now(),
     )
     .await?;
