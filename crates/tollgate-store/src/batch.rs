@@ -57,6 +57,12 @@ impl From<Option<String>> for Bind {
     }
 }
 
+impl From<Option<i64>> for Bind {
+    fn from(value: Option<i64>) -> Self {
+        Bind::Int(value)
+    }
+}
+
 impl From<i64> for Bind {
     fn from(value: i64) -> Self {
         Bind::Int(Some(value))

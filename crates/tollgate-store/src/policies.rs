@@ -5,8 +5,10 @@ use tollgate_core::TenantId;
 
 use crate::{
     Result, StoreError, Tx,
+    batch::Write,
     page::{Page, PageRequest},
     row::{RowExt, micros},
+    sql::{Params, rows_per_statement},
 };
 
 #[derive(Debug, Clone)]
@@ -290,21 +292,28 @@ impl Tx {
         Ok((before, self.version(kind, tenant, version).await?))
     }
 
-    pub async fn insert_list_item(&mut self, tenant: TenantId, item: &ListItem) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO list_items (id, tenant_id, kind, action, value, note, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&item.id)
-        .bind(tenant.to_string())
-        .bind(&item.kind)
-        .bind(&item.action)
-        .bind(&item.value)
-        .bind(item.note.clone())
-        .bind(item.expires_at.map(micros))
-        .bind(micros(item.created_at))
-        .execute(self.conn().await?)
-        .await?;
+    /// Adds `items` to the tenant's lists, many rows per statement.
+    pub async fn insert_list_items(&mut self, tenant: TenantId, items: &[ListItem]) -> Result<()> {
+        for chunk in items.chunks(rows_per_statement(8, 0)) {
+            let sql = format!(
+                "INSERT INTO list_items (id, tenant_id, kind, action, value, note, expires_at, created_at) \
+                 VALUES {}",
+                Params::new(self.dialect).rows(chunk.len(), 8)
+            );
+            let mut insert = Write::new(sql);
+            for item in chunk {
+                insert = insert
+                    .bind(&item.id)
+                    .bind(tenant.to_string())
+                    .bind(&item.kind)
+                    .bind(&item.action)
+                    .bind(&item.value)
+                    .bind(item.note.clone())
+                    .bind(item.expires_at.map(micros))
+                    .bind(micros(item.created_at));
+            }
+            self.write(insert).await?;
+        }
         Ok(())
     }
 

@@ -191,20 +191,18 @@ async fn list_hits_are_found_however_long_the_lists(store: &Store) {
         created_at: t0(),
     };
     let removed = item("device", "dev-1", None);
-    let mut tx = store.begin().await.unwrap();
-    for i in 0..10_050 {
-        let fingerprint = format!("fp_{i:05}");
-        tx.insert_list_item(a, &item("card", &fingerprint, None))
-            .await
-            .unwrap();
-    }
+    let mut items: Vec<ListItem> = (0..10_050)
+        .map(|i| item("card", &format!("fp_{i:05}"), None))
+        .collect();
     let expiring = item("email", "gone@example.de", Some(t0() + Duration::hours(1)));
-    tx.insert_list_item(a, &expiring).await.unwrap();
-    tx.insert_list_item(a, &removed).await.unwrap();
-    tx.insert_list_item(a, &item("ip", "203.0.113.0/24", None))
-        .await
-        .unwrap();
-    tx.insert_list_item(b, &item("card", "fp_theirs", None))
+    items.extend([
+        expiring,
+        removed.clone(),
+        item("ip", "203.0.113.0/24", None),
+    ]);
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_list_items(a, &items).await.unwrap();
+    tx.insert_list_items(b, &[item("card", "fp_theirs", None)])
         .await
         .unwrap();
     tx.remove_list_item(a, &removed.id, t0()).await.unwrap();

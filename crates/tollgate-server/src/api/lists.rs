@@ -1,17 +1,23 @@
 //! `/v1/lists/items`: block and allow lists the rules see as `lists.blocked` / `lists.allowed`.
 
+use std::collections::{HashMap, hash_map::Entry};
+
 use axum::{Json, http::StatusCode, response::Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tollgate_core::{ListItemId, validate};
-use tollgate_store::{ListItem, ListItemFilter};
+use tollgate_core::{
+    ListItemId,
+    usage::record::MAX_BATCH_RECORDS,
+    validate::{self, FieldError},
+};
+use tollgate_store::{ListItem, ListItemFilter, Tx};
 use utoipa::ToSchema;
 
 use super::{Id, ListOf, Paging, Q};
 use crate::{
     ctx::{Ctx, Operate, Read},
     error::{ApiError, ApiResult},
-    json::JsonBody,
+    json::{Batch, JsonBody},
 };
 
 tollgate_core::str_enum!(
@@ -117,6 +123,63 @@ fn canonical(kind: ListKind, value: &str) -> Result<String, validate::FieldError
     }
 }
 
+/// The item `input` adds at `now`, or every fault of it, each field named after `prefix`.
+fn new_item(
+    input: ListItemIn,
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Result<ListItem, Vec<FieldError>> {
+    let named = |mut error: FieldError| {
+        error.field = format!("{prefix}{}", error.field);
+        error
+    };
+    let mut errors = Vec::new();
+    let value = canonical(input.kind, &input.value)
+        .map_err(|e| errors.push(named(e)))
+        .ok();
+    let note = match input
+        .note
+        .as_deref()
+        .map(|n| validate::text("note", n, 500))
+    {
+        Some(Err(e)) => {
+            errors.push(named(e));
+            None
+        }
+        other => other.and_then(Result::ok),
+    };
+    if input.expires_at.is_some_and(|t| t <= now) {
+        errors.push(named(FieldError::new(
+            "expires_at",
+            "must be in the future",
+        )));
+    }
+    match value {
+        Some(value) if errors.is_empty() => Ok(ListItem {
+            id: ListItemId::generate().to_string(),
+            kind: input.kind.as_str().to_owned(),
+            action: input.action.as_str().to_owned(),
+            value,
+            note,
+            expires_at: input.expires_at,
+            created_at: now,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// Adds `items` and puts each on the audit chain, as `list_item.added` whichever route it came by.
+async fn add<P>(ctx: &Ctx<P>, tx: &mut Tx, items: Vec<ListItem>) -> ApiResult<Vec<ListItemOut>> {
+    tx.insert_list_items(ctx.tenant(), &items).await?;
+    let mut added = Vec::with_capacity(items.len());
+    for item in items {
+        let out = ListItemOut::from(item);
+        ctx.audit(tx, "list_item.added", &out.id, &out).await?;
+        added.push(out);
+    }
+    Ok(added)
+}
+
 /// Add an item to a block or allow list.
 #[utoipa::path(post, path = "/v1/lists/items", tag = "rules", request_body = ListItemIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
@@ -125,29 +188,77 @@ pub async fn create(
     ctx: Ctx<Operate>,
     JsonBody(input): JsonBody<ListItemIn>,
 ) -> ApiResult<Response> {
-    let value = canonical(input.kind, &input.value).map_err(|e| ApiError::Invalid(vec![e]))?;
-    let note = input
-        .note
-        .as_deref()
-        .map(|n| validate::text("note", n, 500))
-        .transpose()
-        .map_err(|e| ApiError::Invalid(vec![e]))?;
-    if input.expires_at.is_some_and(|t| t <= ctx.now()) {
-        return Err(ApiError::field("expires_at", "must be in the future"));
-    }
-    let item = ListItem {
-        id: ListItemId::generate().to_string(),
-        kind: input.kind.as_str().to_owned(),
-        action: input.action.as_str().to_owned(),
-        value,
-        note,
-        expires_at: input.expires_at,
-        created_at: ctx.now(),
-    };
+    let item = new_item(input, "", ctx.now()).map_err(ApiError::Invalid)?;
     let mut tx = ctx.begin().await?;
-    tx.insert_list_item(ctx.tenant(), &item).await?;
-    let out = ListItemOut::from(item);
-    ctx.audit(&mut tx, "list_item.added", &out.id, &out).await?;
+    let out = add(&ctx, &mut tx, vec![item]).await?.remove(0);
+    ctx.commit(tx, StatusCode::CREATED, &out).await
+}
+
+/// A batch holds 1 to [`MAX_BATCH_RECORDS`] items.
+fn batch_size(n: usize) -> ApiResult<()> {
+    match n {
+        0 => Err(ApiError::field("items", "must not be empty")),
+        n if n > MAX_BATCH_RECORDS => Err(ApiError::field(
+            "items",
+            format_args!("a batch holds at most {MAX_BATCH_RECORDS} items, got {n}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Items added by one batch, in the batch's order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListItemsAdded {
+    pub added: usize,
+    pub data: Vec<ListItemOut>,
+}
+
+/// Add many items at once, all or none: a block list exported from another system, as a JSON
+/// array or one item per line (NDJSON). Faults name `[i].field`; an item that repeats an earlier
+/// one of the batch is refused rather than added twice.
+#[utoipa::path(post, path = "/v1/lists/items/batch", tag = "rules",
+    request_body(content(
+        (Vec<ListItemIn> = "application/json"),
+        (ListItemIn = "application/x-ndjson"),
+    )),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retried request")),
+    responses((status = 201, body = ListItemsAdded), (status = 422, body = crate::error::Problem)))]
+pub async fn create_batch(
+    ctx: Ctx<Operate>,
+    Batch(inputs): Batch<ListItemIn>,
+) -> ApiResult<Response> {
+    batch_size(inputs.len())?;
+    let now = ctx.now();
+    let mut items = Vec::with_capacity(inputs.len());
+    let mut errors = Vec::new();
+    let mut first_of = HashMap::new();
+    for (i, input) in inputs.into_iter().enumerate() {
+        match new_item(input, &format!("[{i}]."), now) {
+            Ok(item) => {
+                let key = (item.kind.clone(), item.action.clone(), item.value.clone());
+                match first_of.entry(key) {
+                    Entry::Occupied(first) => errors.push(FieldError::new(
+                        format!("[{i}].value"),
+                        format_args!("repeats item [{}] of this batch", first.get()),
+                    )),
+                    Entry::Vacant(slot) => {
+                        slot.insert(i);
+                        items.push(item);
+                    }
+                }
+            }
+            Err(faults) => errors.extend(faults),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let mut tx = ctx.begin().await?;
+    let data = add(&ctx, &mut tx, items).await?;
+    let out = ListItemsAdded {
+        added: data.len(),
+        data,
+    };
     ctx.commit(tx, StatusCode::CREATED, &out).await
 }
 
@@ -188,4 +299,21 @@ pub async fn remove(ctx: Ctx<Operate>, Id(id): Id<ListItemId>) -> ApiResult<Resp
     ctx.audit(&mut tx, "list_item.removed", &item.id, &item)
         .await?;
     ctx.commit(tx, StatusCode::OK, &item).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_holds_one_to_ten_thousand_items() {
+        assert!(batch_size(1).is_ok());
+        assert!(batch_size(MAX_BATCH_RECORDS).is_ok());
+        for n in [0, MAX_BATCH_RECORDS + 1] {
+            let Err(ApiError::Invalid(errors)) = batch_size(n) else {
+                panic!("{n} items pass");
+            };
+            assert_eq!(errors[0].field, "items");
+        }
+    }
 }

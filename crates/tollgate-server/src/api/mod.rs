@@ -101,6 +101,7 @@ pub fn routes(state: AppState, metrics: PrometheusHandle) -> Router {
         .routes(routes!(rules::set_status))
         .routes(routes!(rules::backtest))
         .routes(routes!(lists::create, lists::list))
+        .routes(routes!(lists::create_batch))
         .routes(routes!(lists::remove))
         .routes(routes!(verifications::create))
         .routes(routes!(verifications::confirm))

@@ -931,6 +931,42 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: Method::POST,
+        path: "/v1/lists/items/batch",
+        target: None,
+        valid: Some(|_| {
+            json!([{"kind": "email", "action": "block", "value": "x@bad-input.example"},
+                   {"kind": "ip", "action": "block", "value": "198.51.100.0/24"}])
+        }),
+        flaws: |valid| {
+            let first = &valid[0];
+            vec![
+                invalid("not an array", first.clone(), "body"),
+                invalid("empty batch", json!([]), "items"),
+                invalid(
+                    "unknown kind",
+                    json!([first, with(first, "kind", json!("shoe-size"))]),
+                    "[1].kind",
+                ),
+                invalid(
+                    "range that is no range",
+                    json!([first, {"kind": "ip", "action": "block", "value": "10.0.0.0/33"}]),
+                    "[1].value",
+                ),
+                invalid(
+                    "expiry in the past",
+                    json!([with(first, "expires_at", json!("2001-01-01T00:00:00Z"))]),
+                    "[0].expires_at",
+                ),
+                invalid(
+                    "the same item twice, in other spellings",
+                    json!([first, with(first, "value", json!(" X@Bad-Input.example"))]),
+                    "[1].value",
+                ),
+            ]
+        },
+    },
+    Route {
+        method: Method::POST,
         path: "/v1/lists/items/{id}/remove",
         target: Some(Target::ListItem),
         valid: None,

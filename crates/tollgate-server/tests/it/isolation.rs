@@ -320,6 +320,14 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: Method::POST,
+        template: "/v1/lists/items/batch",
+        permission: Permission::Operate,
+        probe: Probe::Own(Some(
+            r#"[{"kind": "email", "action": "block", "value": "b-{n}@fabrikam.example"}]"#,
+        )),
+    },
+    Route {
+        method: Method::POST,
         template: "/v1/lists/items/{id}/remove",
         permission: Permission::Operate,
         probe: Probe::Object(Kind::ListItem, None),

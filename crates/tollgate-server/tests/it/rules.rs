@@ -1,13 +1,13 @@
 //! Policies as data: publishing, shadow mode, backtests and lists, through the API.
 
 use chrono::Duration;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode, header::CONTENT_TYPE};
 use serde_json::{Value, json};
 use tollgate_core::{Clock, rules::DEFAULT_POLICY_JSON, tenancy::Role};
 
 use crate::{
     decisions::{card, honest_signup},
-    harness::TestApp,
+    harness::{TestApp, send},
     on_both_engines,
 };
 
@@ -264,7 +264,88 @@ async fn list_items_block_and_expire(app: &TestApp) {
     assert!(theirs["data"].as_array().unwrap().is_empty(), "{theirs}");
 }
 
+/// A block list exported elsewhere comes in as one batch: all of it or none, once however often
+/// it is retried, each item on the audit chain, and it blocks at once.
+async fn a_block_list_is_imported_in_one_batch(app: &TestApp) {
+    let analyst = app.a.key(Role::Analyst);
+    let ndjson = [
+        json!({"kind": "ip", "action": "block", "value": "2.160.0.0/24", "note": "abuse desk"}),
+        json!({"kind": "email", "action": "block", "value": "Mule@Example.ORG"}),
+        json!({"kind": "card", "action": "block", "value": "fp_batch"}),
+    ]
+    .iter()
+    .map(|item| format!("{item}\n"))
+    .collect::<String>();
+    let import = || {
+        app.request(Method::POST, "/v1/lists/items/batch", Some(analyst))
+            .header(CONTENT_TYPE, "application/x-ndjson")
+            .header("idempotency-key", "block-list-2026-11")
+            .body(ndjson.clone())
+    };
+    let (status, added) = send(import()).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added["added"], 3);
+    assert_eq!(
+        added["data"][1]["value"], "mule@example.org",
+        "stored canonical"
+    );
+    let (status, again) = send(import()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(again, added, "a retry replays the first answer");
+
+    // One bad item refuses the whole batch.
+    let (status, problem) = app
+        .post(
+            "/v1/lists/items/batch",
+            analyst,
+            json!([{"kind": "device", "action": "allow", "value": "dev-good"},
+                   {"kind": "phone", "action": "block", "value": "0301234567"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "[1].value", "{problem}");
+    let viewer = app.a.key(Role::Viewer);
+    let (_, items) = app.get("/v1/lists/items", viewer).await;
+    let ids: Vec<&Value> = items["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["id"])
+        .collect();
+    let expected: Vec<&Value> = added["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["id"])
+        .collect();
+    assert_eq!(ids, expected, "{items}");
+    let (_, audit) = app
+        .get(
+            "/v1/audit?action=list_item.added&limit=100",
+            app.a.key(Role::Admin),
+        )
+        .await;
+    let mut audited: Vec<&Value> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["object_id"])
+        .collect();
+    audited.sort_by_key(|id| id.as_str());
+    assert_eq!(audited, expected, "{audit}");
+
+    let (_, decision) = app
+        .post(
+            "/v1/signups",
+            app.a.key(Role::Ingest),
+            honest_signup(app, 0),
+        )
+        .await;
+    assert_eq!(decision["verdict"], "decline", "{decision}");
+}
+
 on_both_engines!(
+    a_block_list_is_imported_in_one_batch,
     invalid_cel_is_refused_with_its_position,
     a_shadow_policy_is_recorded_but_never_decides,
     backtest_counts_match_a_hand_count,
