@@ -64,6 +64,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/{what}/{id}/review", post(queues::review))
         .route("/console/rules", get(rules::page).post(rules::submit))
         .route("/console/lists", get(lists::page))
+        .route("/console/lists/import", post(lists::import))
         .route("/console/lists/{id}/remove", post(lists::remove))
         .route("/console/collections", get(collections::page))
         .route("/console/sign-out", post(session::sign_out))

@@ -2,7 +2,7 @@
 //! another tenant's customer as 404, and a suspension that lands on the audit trail.
 
 use reqwest::{StatusCode, header};
-use serde_json::json;
+use serde_json::{Value, json};
 use tollgate_core::tenancy::Role;
 
 use crate::{
@@ -524,6 +524,86 @@ async fn an_analyst_takes_an_item_off_its_list(app: &TestApp) {
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
 
+async fn an_analyst_pastes_a_block_list(app: &TestApp) {
+    let mut viewer = Browser::new(app);
+    viewer.sign_in(app.a.key(Role::Viewer)).await;
+    let page = viewer.get("/console/lists").await;
+    assert!(
+        !page.html.contains("/console/lists/import"),
+        "no form for a viewer"
+    );
+
+    let mut browser = Browser::new(app);
+    browser.sign_in(app.a.key(Role::Analyst)).await;
+    let page = browser.get("/console/lists").await;
+    assert!(page.html.contains("/console/lists/import"), "{}", page.html);
+    let token = csrf(&page.html);
+    let import = "/console/lists/import";
+
+    // A bad line refuses all of them and names the line as pasted, blank and comment lines
+    // counted.
+    let bad = "# from the abuse desk\nblock,email,ring@example.com\n\nblock,bin,41\n";
+    let refused = browser
+        .post(import, &[("csrf", &token), ("items", bad)])
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.html
+    );
+    assert!(refused.html.contains("line 4, value"), "{}", refused.html);
+    let unknown = browser
+        .post(import, &[("csrf", &token), ("items", "block,shoe-size,44")])
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown.html.contains("line 1, kind"), "{}", unknown.html);
+    let (_, items) = app.get("/v1/lists/items", app.a.key(Role::Viewer)).await;
+    assert_eq!(items["data"], json!([]), "nothing half-written");
+
+    let forged = browser
+        .post(
+            import,
+            &[("csrf", "forged"), ("items", "block,email,x@example.com")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let good =
+        "block,email,ring@example.com,ticket 4411, from the desk\nallow,ip,198.51.100.0/24\n";
+    let done = browser
+        .post(import, &[("csrf", &token), ("items", good)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let (_, items) = app.get("/v1/lists/items", app.a.key(Role::Viewer)).await;
+    let added: Vec<_> = items["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["action"].as_str().unwrap(),
+                i["value"].as_str().unwrap(),
+                &i["note"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        added,
+        [
+            (
+                "block",
+                "ring@example.com",
+                &json!("ticket 4411, from the desk")
+            ),
+            ("allow", "198.51.100.0/24", &Value::Null),
+        ]
+    );
+    let page = browser.get("/console/lists").await;
+    assert!(page.html.contains("198.51.100.0"));
+    let (_, theirs) = app.get("/v1/lists/items", app.b.key(Role::Viewer)).await;
+    assert_eq!(theirs["data"], json!([]));
+}
+
 async fn an_analyst_reviews_what_screening_held(app: &TestApp) {
     let customer = app.customer(&app.a, "held-things").await;
     let mut card = crate::decisions::card("fp_console_held", "411111");
@@ -577,6 +657,7 @@ async fn an_analyst_reviews_what_screening_held(app: &TestApp) {
 }
 
 on_both_engines!(
+    an_analyst_pastes_a_block_list,
     an_analyst_reviews_what_screening_held,
     an_analyst_takes_an_item_off_its_list,
     the_session_cookie_is_http_only_strict_and_needs_its_form_token,
