@@ -171,6 +171,18 @@ pub fn domain_name(field: &str, value: &str) -> Result<String, FieldError> {
     }
 }
 
+/// A batch holds 1 to `max` elements; `field` names the batch and `noun` its elements.
+pub fn batch_size(n: usize, max: usize, field: &str, noun: &str) -> Result<(), FieldError> {
+    match n {
+        0 => Err(FieldError::new(field, "must not be empty")),
+        n if n > max => Err(FieldError::new(
+            field,
+            format_args!("a batch holds at most {max} {noun}, got {n}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,5 +222,18 @@ mod tests {
         assert_eq!(text("name", "   ", 10).unwrap_err().field, "name");
         assert!(text("name", "x".repeat(11).as_str(), 10).is_err());
         assert!(text("name", "a\u{0}b", 10).is_err());
+    }
+
+    #[test]
+    fn a_batch_holds_one_to_max_elements() {
+        assert!(batch_size(1, 3, "items", "items").is_ok());
+        assert!(batch_size(3, 3, "items", "items").is_ok());
+        assert_eq!(
+            batch_size(0, 3, "items", "items").unwrap_err().field,
+            "items"
+        );
+        let too_many = batch_size(4, 3, "records", "records").unwrap_err();
+        assert_eq!(too_many.field, "records");
+        assert_eq!(too_many.message, "a batch holds at most 3 records, got 4");
     }
 }

@@ -226,18 +226,8 @@ fn parse_cost(amount: Decimal, currency: &str) -> Result<Money, FieldError> {
 /// with its position (`[3].cost`). A record id repeated inside the batch is a fault too, since
 /// which of the two copies should win is not ours to guess.
 pub fn parse_batch(inputs: Vec<UsageRecordInput>) -> Result<Vec<UsageRecord>, Vec<FieldError>> {
-    if inputs.len() > MAX_BATCH_RECORDS {
-        return Err(vec![FieldError::new(
-            "records",
-            format_args!(
-                "a batch holds at most {MAX_BATCH_RECORDS} records, got {}",
-                inputs.len()
-            ),
-        )]);
-    }
-    if inputs.is_empty() {
-        return Err(vec![FieldError::new("records", "must not be empty")]);
-    }
+    crate::validate::batch_size(inputs.len(), MAX_BATCH_RECORDS, "records", "records")
+        .map_err(|e| vec![e])?;
     // Ids are borrowed from the inputs, so finding repeats copies none of them.
     let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(inputs.len());
     let repeats: Vec<Option<usize>> = inputs

@@ -28,7 +28,7 @@ use tollgate_core::{
     customers::Subscription,
     signals::{SignalConfig, geo},
     usage::record::MAX_BATCH_RECORDS,
-    validate::{CountryCode, FieldError},
+    validate::{self, CountryCode, FieldError},
 };
 use tollgate_store::{ActivityRow, SubscriptionFilter, Tx, VmWrite, page::PageRequest};
 use utoipa::ToSchema;
@@ -357,18 +357,8 @@ fn parse(body: Value) -> ApiResult<Vec<ActivityRecord>> {
             "must be a JSON array of activity records (or NDJSON, one per line)",
         ));
     };
-    if values.is_empty() {
-        return Err(ApiError::field("records", "must not be empty"));
-    }
-    if values.len() > MAX_BATCH_RECORDS {
-        return Err(ApiError::field(
-            "records",
-            format_args!(
-                "a batch holds at most {MAX_BATCH_RECORDS} records, got {}",
-                values.len()
-            ),
-        ));
-    }
+    validate::batch_size(values.len(), MAX_BATCH_RECORDS, "records", "records")
+        .map_err(|e| ApiError::Invalid(vec![e]))?;
     let mut errors = Vec::new();
     let mut records = Vec::with_capacity(values.len());
     for (i, value) in values.into_iter().enumerate() {

@@ -194,18 +194,6 @@ pub async fn create(
     ctx.commit(tx, StatusCode::CREATED, &out).await
 }
 
-/// A batch holds 1 to [`MAX_BATCH_RECORDS`] items.
-fn batch_size(n: usize) -> ApiResult<()> {
-    match n {
-        0 => Err(ApiError::field("items", "must not be empty")),
-        n if n > MAX_BATCH_RECORDS => Err(ApiError::field(
-            "items",
-            format_args!("a batch holds at most {MAX_BATCH_RECORDS} items, got {n}"),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// Items added by one batch, in the batch's order.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ListItemsAdded {
@@ -227,7 +215,8 @@ pub async fn create_batch(
     ctx: Ctx<Operate>,
     Batch(inputs): Batch<ListItemIn>,
 ) -> ApiResult<Response> {
-    batch_size(inputs.len())?;
+    validate::batch_size(inputs.len(), MAX_BATCH_RECORDS, "items", "items")
+        .map_err(|e| ApiError::Invalid(vec![e]))?;
     let now = ctx.now();
     let mut items = Vec::with_capacity(inputs.len());
     let mut errors = Vec::new();
@@ -299,21 +288,4 @@ pub async fn remove(ctx: Ctx<Operate>, Id(id): Id<ListItemId>) -> ApiResult<Resp
     ctx.audit(&mut tx, "list_item.removed", &item.id, &item)
         .await?;
     ctx.commit(tx, StatusCode::OK, &item).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_batch_holds_one_to_ten_thousand_items() {
-        assert!(batch_size(1).is_ok());
-        assert!(batch_size(MAX_BATCH_RECORDS).is_ok());
-        for n in [0, MAX_BATCH_RECORDS + 1] {
-            let Err(ApiError::Invalid(errors)) = batch_size(n) else {
-                panic!("{n} items pass");
-            };
-            assert_eq!(errors[0].field, "items");
-        }
-    }
 }
