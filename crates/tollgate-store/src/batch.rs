@@ -1,20 +1,22 @@
-//! Writes whose outcome nobody waits for, sent to SQLite's writer together.
+//! Writes whose outcome nobody waits for, sent together.
 //!
-//! Each statement on SQLite is a round trip to the connection's own thread, and under load
-//! those hand-offs, not SQLite, are where the writer's time goes (BENCHMARKS.md). A sign-up
-//! inserts its facts, link keys, velocity events, decision and audit events, and none of those
-//! inserts is read back before the transaction ends. So on SQLite [`Tx::write`] keeps them,
-//! and the next statement that does need an answer, or the transaction's `RELEASE`, takes them
-//! along as one multi-statement query. PostgreSQL cannot run several statements with
-//! parameters in one message, so there a write runs at once.
+//! Each statement is a round trip: on SQLite to the connection's own thread, on PostgreSQL to
+//! the server, and under load those hand-offs are where much of the time goes (BENCHMARKS.md).
+//! A sign-up inserts its customer, facts, link keys, velocity events, decision and audit
+//! events, and none of those inserts is read back before the transaction ends. So
+//! [`Tx::write`](crate::Tx::write) keeps them ([`Kept`]), and the next statement that does
+//! need an answer, or the transaction's end, takes them along: on SQLite as one multi-statement
+//! query (with the savepoint's `RELEASE`), on PostgreSQL, which takes one statement per query,
+//! as data-modifying `WITH` parts of one statement.
 //!
 //! A write that fails reports its error at the statement that sent it; either way the
 //! transaction fails and nothing of it is kept.
 //!
 //! Statements for [`Write`] take their placeholders from [`crate::sql::Params`]: SQLite binds
-//! the anonymous `?` of consecutive statements from one list, in order. sqlx supports such
-//! strings on SQLite alone and calls the behaviour deprecated (launchbadge/sqlx#3108); the
-//! store's tests would fail at once if an upgrade removed it (docs/architecture.md).
+//! the anonymous `?` of consecutive statements from one list, in order; PostgreSQL's `$n` are
+//! moved past the parts before them. sqlx supports several statements in one query on SQLite
+//! alone and calls the behaviour deprecated (launchbadge/sqlx#3108); the store's tests would
+//! fail at once if an upgrade removed it (docs/architecture.md).
 
 use sqlx::{
     Any, AnyConnection,
@@ -22,7 +24,7 @@ use sqlx::{
     query::Query,
 };
 
-use crate::{Result, StoreError};
+use crate::{Dialect, Result, StoreError};
 
 /// Unique constraints a write may break, as [`StoreError::unique`] takes them.
 pub(crate) type Constraints = &'static [(&'static str, &'static str, &'static str)];
@@ -151,4 +153,189 @@ fn duplicate(error: sqlx::Error, unique: &[Constraints]) -> StoreError {
         };
     }
     error
+}
+
+/// PostgreSQL refuses a statement with more bound parameters than this.
+const POSTGRES_MAX_BINDS: usize = 65_535;
+
+/// The writes a transaction keeps until its next statement that needs an answer.
+#[derive(Default)]
+pub(crate) struct Kept(Vec<Write>);
+
+impl Kept {
+    pub(crate) fn keep(&mut self, write: Write) {
+        self.0.push(write);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The statements that run the kept writes and then `query`, in as few round trips as the
+    /// engine allows: the rows of `query` are the answer of the last one.
+    ///
+    /// SQLite takes several statements in one query. PostgreSQL takes one statement per query,
+    /// so there the writes become data-modifying `WITH` parts of one statement, the last write
+    /// or `query` its main part. They all see the snapshot the statement started with, which is
+    /// why only writes that nothing reads back are kept; foreign keys are checked when the
+    /// whole statement is done, so a child may ride with its parent.
+    pub(crate) fn into_statements(self, dialect: Dialect, query: Option<Write>) -> Vec<Write> {
+        let mut writes = self.0;
+        writes.extend(query);
+        match dialect {
+            Dialect::Sqlite => {
+                let mut all = Write::default();
+                for write in writes {
+                    all.push(write);
+                }
+                if all.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![all]
+                }
+            }
+            Dialect::Postgres => {
+                let mut statements = Vec::new();
+                let mut group: Vec<Write> = Vec::new();
+                let mut binds = 0;
+                for write in writes {
+                    if !group.is_empty() && binds + write.binds.len() > POSTGRES_MAX_BINDS {
+                        statements.push(with_parts(std::mem::take(&mut group)));
+                        binds = 0;
+                    }
+                    binds += write.binds.len();
+                    group.push(write);
+                }
+                if !group.is_empty() {
+                    statements.push(with_parts(group));
+                }
+                statements
+            }
+        }
+    }
+}
+
+/// `WITH k1 AS (…), k2 AS (…) last`: one PostgreSQL statement, each part's `$n` moved past the
+/// parameters of the parts before it.
+fn with_parts(mut parts: Vec<Write>) -> Write {
+    let last = parts.pop().expect("a group has a statement");
+    if parts.is_empty() {
+        return last;
+    }
+    let mut out = Write {
+        sql: "WITH ".to_owned(),
+        binds: Vec::new(),
+        unique: Vec::new(),
+    };
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            out.sql.push_str(", ");
+        }
+        out.sql.push_str(&format!("k{i} AS ("));
+        out.sql.push_str(&renumber(&part.sql, out.binds.len()));
+        out.sql.push(')');
+        out.binds.extend(part.binds);
+        out.unique.extend(part.unique);
+    }
+    out.sql.push(' ');
+    out.sql.push_str(&renumber(&last.sql, out.binds.len()));
+    out.binds.extend(last.binds);
+    out.unique.extend(last.unique);
+    out
+}
+
+/// `sql` with every placeholder `$n` outside string literals made `$(n + offset)`.
+fn renumber(sql: &str, offset: usize) -> String {
+    if offset == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        out.push(c);
+        match c {
+            '\'' => quoted = !quoted,
+            '$' if !quoted => {
+                let mut digits = String::new();
+                while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                    digits.push(d);
+                }
+                if let Ok(n) = digits.parse::<usize>() {
+                    out.push_str(&(n + offset).to_string());
+                } else {
+                    out.push_str(&digits);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_move_past_the_parts_before_and_literals_stay() {
+        assert_eq!(
+            renumber("UPDATE t SET a = $1, b = '$2' WHERE c = $10", 3),
+            "UPDATE t SET a = $4, b = '$2' WHERE c = $13"
+        );
+    }
+
+    #[test]
+    fn postgres_writes_ride_as_with_parts_of_the_query() {
+        let mut kept = Kept::default();
+        kept.keep(Write::new("INSERT INTO a VALUES ($1)".into()).bind(1));
+        kept.keep(
+            Write::new("INSERT INTO b VALUES ($1, $2)".into())
+                .bind(2)
+                .bind(3),
+        );
+        let query = Write::new("SELECT x FROM c WHERE y = $1 FOR UPDATE".into()).bind(4);
+        let statements = kept.into_statements(Dialect::Postgres, Some(query));
+        assert_eq!(statements.len(), 1);
+        assert_eq!(
+            statements[0].sql,
+            "WITH k0 AS (INSERT INTO a VALUES ($1)), k1 AS (INSERT INTO b VALUES ($2, $3)) \
+             SELECT x FROM c WHERE y = $4 FOR UPDATE"
+        );
+        assert_eq!(statements[0].binds.len(), 4);
+    }
+
+    #[test]
+    fn a_postgres_statement_never_carries_more_parameters_than_it_may() {
+        let mut kept = Kept::default();
+        for _ in 0..3 {
+            let mut write = Write::new("INSERT INTO a VALUES ($1)".into());
+            for i in 0..30_000 {
+                write = write.bind(i);
+            }
+            kept.keep(write);
+        }
+        let statements = kept.into_statements(Dialect::Postgres, None);
+        assert_eq!(statements.len(), 2);
+        assert!(
+            statements
+                .iter()
+                .all(|s| s.binds.len() <= POSTGRES_MAX_BINDS)
+        );
+    }
+
+    #[test]
+    fn sqlite_writes_are_one_multi_statement_query() {
+        let mut kept = Kept::default();
+        kept.keep(Write::new("INSERT INTO a VALUES (?)".into()).bind(1));
+        let query = Write::new("SELECT 1".into());
+        let statements = kept.into_statements(Dialect::Sqlite, Some(query));
+        assert_eq!(statements.len(), 1);
+        assert_eq!(statements[0].sql, "INSERT INTO a VALUES (?);\nSELECT 1");
+        assert!(
+            Kept::default()
+                .into_statements(Dialect::Sqlite, None)
+                .is_empty()
+        );
+    }
 }

@@ -42,7 +42,7 @@ use sqlx::{
 };
 use tollgate_core::{TenantId, audit::AuditEntry};
 
-use crate::batch::Write;
+use crate::batch::{Kept, Write};
 
 pub use activity::{ActivityEpisode, ActivityRow, VmWrite};
 pub use audit::AuditFilter;
@@ -237,7 +237,7 @@ impl Store {
             dialect: self.dialect,
             enqueued: false,
             deferred_audit: Vec::new(),
-            pending: Write::default(),
+            pending: Kept::default(),
         }
     }
 
@@ -288,8 +288,8 @@ pub struct Tx {
     enqueued: bool,
     /// Audit entries appended to their tenants' chains when the transaction commits.
     deferred_audit: Vec<(TenantId, DateTime<Utc>, AuditEntry)>,
-    /// SQLite: writes not sent yet (see [`Tx::write`]).
-    pending: Write,
+    /// Writes not sent yet (see [`Tx::write`]).
+    pending: Kept,
 }
 
 enum TxInner {
@@ -310,41 +310,54 @@ impl Tx {
 
     pub async fn commit(mut self) -> Result<()> {
         self.append_deferred_audit().await?;
+        let kept = std::mem::take(&mut self.pending).into_statements(self.dialect, None);
         match self.inner {
-            TxInner::Pool(tx) => Ok(tx.commit().await?),
-            TxInner::Group(tx) => tx.commit(self.pending).await,
+            TxInner::Pool(mut tx) => {
+                for statement in kept {
+                    statement.execute(&mut tx).await?;
+                }
+                Ok(tx.commit().await?)
+            }
+            // The last writes go with the savepoint's `RELEASE`.
+            TxInner::Group(tx) => tx.commit(kept.into_iter().next().unwrap_or_default()).await,
             TxInner::Conn(_) => Ok(()),
         }
     }
 
-    /// Runs `write` now on PostgreSQL. On SQLite it is kept, and runs in one round trip with the
-    /// other kept writes before the transaction's next statement or its end (see [`batch`]).
+    /// Keeps `write` to run, with the other kept writes, in one round trip before the
+    /// transaction's next statement or its end (see [`batch`]). Outside a transaction it runs
+    /// at once.
     pub(crate) async fn write(&mut self, write: Write) -> Result<()> {
         match self.inner {
-            TxInner::Group(_) => self.pending.push(write),
-            TxInner::Pool(_) | TxInner::Conn(_) => {
-                write.execute(self.raw_conn()).await?;
-            }
+            TxInner::Group(_) | TxInner::Pool(_) => self.pending.keep(write),
+            TxInner::Conn(_) => write.execute(self.raw_conn()).await?,
         }
         Ok(())
     }
 
-    /// The rows of `query`. On SQLite the kept writes run ahead of it in the same round trip;
-    /// its placeholders must come from [`sql::Params`].
+    /// The rows of `query`, with the kept writes run ahead of it in the same round trip (on
+    /// PostgreSQL, as `WITH` parts of it: it must be a plain `SELECT` that does not need to see
+    /// them). Its placeholders must come from [`sql::Params`].
     pub(crate) async fn fetch_after_writes(
         &mut self,
         query: Write,
     ) -> Result<Vec<sqlx::any::AnyRow>> {
-        let mut all = std::mem::take(&mut self.pending);
-        all.push(query);
-        all.fetch_all(self.raw_conn()).await
+        let mut statements =
+            std::mem::take(&mut self.pending).into_statements(self.dialect, Some(query));
+        let last = statements.pop().expect("the query is a statement");
+        for statement in statements {
+            statement.execute(self.raw_conn()).await?;
+        }
+        last.fetch_all(self.raw_conn()).await
     }
 
     /// The connection, once the writes kept for it have run.
     async fn conn(&mut self) -> Result<&mut sqlx::AnyConnection> {
         if !self.pending.is_empty() {
-            let pending = std::mem::take(&mut self.pending);
-            pending.execute(self.raw_conn()).await?;
+            let kept = std::mem::take(&mut self.pending).into_statements(self.dialect, None);
+            for statement in kept {
+                statement.execute(self.raw_conn()).await?;
+            }
         }
         Ok(self.raw_conn())
     }
