@@ -171,21 +171,18 @@ impl Kept {
         self.0.is_empty()
     }
 
-    /// The statements that run the kept writes and then `query`, in as few round trips as the
-    /// engine allows: the rows of `query` are the answer of the last one.
+    /// The statements that run the kept writes, in as few round trips as the engine allows.
     ///
-    /// SQLite takes several statements in one query. PostgreSQL takes one statement per query,
-    /// so there the writes become data-modifying `WITH` parts of one statement, the last write
-    /// or `query` its main part. They all see the snapshot the statement started with, which is
-    /// why only writes that nothing reads back are kept; foreign keys are checked when the
-    /// whole statement is done, so a child may ride with its parent.
-    pub(crate) fn into_statements(self, dialect: Dialect, query: Option<Write>) -> Vec<Write> {
-        let mut writes = self.0;
-        writes.extend(query);
+    /// SQLite takes several statements in one query: one. PostgreSQL takes one statement per
+    /// query, so there the writes become data-modifying `WITH` parts of one statement, the last
+    /// write its main part. The parts do not see each other's changes, which is why only writes
+    /// that nothing reads back are kept; foreign keys are checked when the whole statement is
+    /// done, so a child may ride with its parent.
+    pub(crate) fn into_statements(self, dialect: Dialect) -> Vec<Write> {
         match dialect {
             Dialect::Sqlite => {
                 let mut all = Write::default();
-                for write in writes {
+                for write in self.0 {
                     all.push(write);
                 }
                 if all.is_empty() {
@@ -198,7 +195,7 @@ impl Kept {
                 let mut statements = Vec::new();
                 let mut group: Vec<Write> = Vec::new();
                 let mut binds = 0;
-                for write in writes {
+                for write in self.0 {
                     if !group.is_empty() && binds + write.binds.len() > POSTGRES_MAX_BINDS {
                         statements.push(with_parts(std::mem::take(&mut group)));
                         binds = 0;
@@ -286,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn postgres_writes_ride_as_with_parts_of_the_query() {
+    fn postgres_writes_are_with_parts_of_one_statement() {
         let mut kept = Kept::default();
         kept.keep(Write::new("INSERT INTO a VALUES ($1)".into()).bind(1));
         kept.keep(
@@ -294,15 +291,19 @@ mod tests {
                 .bind(2)
                 .bind(3),
         );
-        let query = Write::new("SELECT x FROM c WHERE y = $1 FOR UPDATE".into()).bind(4);
-        let statements = kept.into_statements(Dialect::Postgres, Some(query));
+        kept.keep(
+            Write::new("UPDATE c SET x = $1 WHERE y = $2".into())
+                .bind(4)
+                .bind(5),
+        );
+        let statements = kept.into_statements(Dialect::Postgres);
         assert_eq!(statements.len(), 1);
         assert_eq!(
             statements[0].sql,
             "WITH k0 AS (INSERT INTO a VALUES ($1)), k1 AS (INSERT INTO b VALUES ($2, $3)) \
-             SELECT x FROM c WHERE y = $4 FOR UPDATE"
+             UPDATE c SET x = $4 WHERE y = $5"
         );
-        assert_eq!(statements[0].binds.len(), 4);
+        assert_eq!(statements[0].binds.len(), 5);
     }
 
     #[test]
@@ -315,7 +316,7 @@ mod tests {
             }
             kept.keep(write);
         }
-        let statements = kept.into_statements(Dialect::Postgres, None);
+        let statements = kept.into_statements(Dialect::Postgres);
         assert_eq!(statements.len(), 2);
         assert!(
             statements
@@ -328,14 +329,13 @@ mod tests {
     fn sqlite_writes_are_one_multi_statement_query() {
         let mut kept = Kept::default();
         kept.keep(Write::new("INSERT INTO a VALUES (?)".into()).bind(1));
-        let query = Write::new("SELECT 1".into());
-        let statements = kept.into_statements(Dialect::Sqlite, Some(query));
+        kept.keep(Write::new("INSERT INTO b VALUES (?)".into()).bind(2));
+        let statements = kept.into_statements(Dialect::Sqlite);
         assert_eq!(statements.len(), 1);
-        assert_eq!(statements[0].sql, "INSERT INTO a VALUES (?);\nSELECT 1");
-        assert!(
-            Kept::default()
-                .into_statements(Dialect::Sqlite, None)
-                .is_empty()
+        assert_eq!(
+            statements[0].sql,
+            "INSERT INTO a VALUES (?);\nINSERT INTO b VALUES (?)"
         );
+        assert!(Kept::default().into_statements(Dialect::Sqlite).is_empty());
     }
 }

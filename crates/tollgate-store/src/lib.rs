@@ -310,7 +310,7 @@ impl Tx {
 
     pub async fn commit(mut self) -> Result<()> {
         self.append_deferred_audit().await?;
-        let kept = std::mem::take(&mut self.pending).into_statements(self.dialect, None);
+        let kept = std::mem::take(&mut self.pending).into_statements(self.dialect);
         match self.inner {
             TxInner::Pool(mut tx) => {
                 for statement in kept {
@@ -335,26 +335,30 @@ impl Tx {
         Ok(())
     }
 
-    /// The rows of `query`, with the kept writes run ahead of it in the same round trip (on
-    /// PostgreSQL, as `WITH` parts of it: it must be a plain `SELECT` that does not need to see
-    /// them). Its placeholders must come from [`sql::Params`].
+    /// The rows of `query`, after the kept writes. On SQLite they run in the same round trip,
+    /// in order; its placeholders must come from [`sql::Params`]. On PostgreSQL the writes go
+    /// first, as one statement of their own: parts of one statement do not see each other's
+    /// changes, and the query may need to (an audit head updated earlier in the transaction).
     pub(crate) async fn fetch_after_writes(
         &mut self,
         query: Write,
     ) -> Result<Vec<sqlx::any::AnyRow>> {
-        let mut statements =
-            std::mem::take(&mut self.pending).into_statements(self.dialect, Some(query));
-        let last = statements.pop().expect("the query is a statement");
-        for statement in statements {
-            statement.execute(self.raw_conn()).await?;
+        if self.dialect == Dialect::Postgres {
+            self.conn().await?;
+            return query.fetch_all(self.raw_conn()).await;
         }
-        last.fetch_all(self.raw_conn()).await
+        let mut all = std::mem::take(&mut self.pending)
+            .into_statements(Dialect::Sqlite)
+            .pop()
+            .unwrap_or_default();
+        all.push(query);
+        all.fetch_all(self.raw_conn()).await
     }
 
     /// The connection, once the writes kept for it have run.
     async fn conn(&mut self) -> Result<&mut sqlx::AnyConnection> {
         if !self.pending.is_empty() {
-            let kept = std::mem::take(&mut self.pending).into_statements(self.dialect, None);
+            let kept = std::mem::take(&mut self.pending).into_statements(self.dialect);
             for statement in kept {
                 statement.execute(self.raw_conn()).await?;
             }

@@ -666,6 +666,16 @@ async fn deferred_entries_are_appended_at_commit_in_order(store: &Store) {
         Ok(4_995),
         "rolled back"
     );
+
+    // Appends at once and at commit in one transaction each see the head the one before
+    // left, though the head's updates are kept writes.
+    let mut tx = store.begin().await.unwrap();
+    let first = tx.append_audit(a, t0(), entry(10)).await.unwrap();
+    let second = tx.append_audit(a, t0(), entry(11)).await.unwrap();
+    tx.defer_audit(a, t0(), entry(12));
+    tx.commit().await.unwrap();
+    assert_eq!((first.seq, second.seq), (4_996, 4_997));
+    assert_eq!(store.verify_audit(a).await.unwrap(), Ok(4_998));
 }
 
 async fn a_rolled_back_transaction_leaves_nothing(store: &Store) {
