@@ -17,6 +17,7 @@ mod cases;
 mod charts;
 mod collections;
 mod customer;
+mod decision;
 mod lists;
 mod overview;
 mod queues;
@@ -63,6 +64,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/cases/{id}/{action}", post(cases::action))
         .route("/console/{what}/{id}/review", post(queues::review))
         .route("/console/rules", get(rules::page).post(rules::submit))
+        .route("/console/decisions/{id}", get(decision::page))
         .route("/console/lists", get(lists::page))
         .route("/console/lists/import", post(lists::import))
         .route("/console/lists/{id}/remove", post(lists::remove))
@@ -99,6 +101,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         (
             "customer.html",
             include_str!("../../templates/console/customer.html"),
+        ),
+        (
+            "decision.html",
+            include_str!("../../templates/console/decision.html"),
         ),
         (
             "case.html",

@@ -604,6 +604,49 @@ async fn an_analyst_pastes_a_block_list(app: &TestApp) {
     assert_eq!(theirs["data"], json!([]));
 }
 
+/// A decision's page explains it: verdict, reasons, policy version, the features the rules
+/// saw and the facts; the customer's page links to it; another tenant gets a 404.
+async fn a_decision_explains_itself(app: &TestApp) {
+    let mut signup = crate::decisions::honest_signup(app, 7);
+    signup["contact"]["email"] = json!("buyer@mailinator.com");
+    let (status, decision) = app
+        .post("/v1/signups", app.a.key(Role::Ingest), signup)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{decision}");
+    let id = decision["id"].as_str().unwrap();
+    let path = format!("/console/decisions/{id}");
+
+    let mut viewer = Browser::new(app);
+    viewer.sign_in(app.a.key(Role::Viewer)).await;
+    let customer = viewer
+        .get(&format!(
+            "/console/customers/{}",
+            decision["customer_id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(customer.html.contains(&path), "{}", customer.html);
+    let page = viewer.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let reasons = decision["reasons"].as_array().unwrap();
+    assert!(!reasons.is_empty(), "{decision}");
+    for reason in reasons {
+        assert!(page.html.contains(reason["code"].as_str().unwrap()));
+    }
+    for shown in [
+        decision["verdict"].as_str().unwrap(),
+        decision["policy_version"].as_str().unwrap(),
+        "email.disposable",
+        "links.card_customers",
+        "mailinator.com",
+    ] {
+        assert!(page.html.contains(shown), "{shown}: {}", page.html);
+    }
+
+    let mut theirs = Browser::new(app);
+    theirs.sign_in(app.b.key(Role::Admin)).await;
+    assert_eq!(theirs.get(&path).await.status, StatusCode::NOT_FOUND);
+}
+
 async fn an_analyst_reviews_what_screening_held(app: &TestApp) {
     let customer = app.customer(&app.a, "held-things").await;
     let mut card = crate::decisions::card("fp_console_held", "411111");
@@ -657,6 +700,7 @@ async fn an_analyst_reviews_what_screening_held(app: &TestApp) {
 }
 
 on_both_engines!(
+    a_decision_explains_itself,
     an_analyst_pastes_a_block_list,
     an_analyst_reviews_what_screening_held,
     an_analyst_takes_an_item_off_its_list,
