@@ -343,6 +343,12 @@ async fn an_analyst_works_a_flagged_customer_in_chromium() {
     assert!(browser.source().await.contains("same payment method"));
     browser.screenshot("customer-ring").await;
 
+    // One of the ring's decisions, explained: the links the rules saw are on it.
+    browser.click("#decisions tbody a").await;
+    let page = browser.wait_for_text("Features the rules saw").await;
+    assert!(page.contains("links.card_customers"), "{page}");
+    browser.screenshot("decision").await;
+
     browser.sign_in(&demo.keys.viewer).await;
     browser
         .open(&format!("/console/customers/{hijacked}"))
