@@ -91,6 +91,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/console/base.html"),
         ),
         (
+            "terms.html",
+            include_str!("../../templates/console/terms.html"),
+        ),
+        (
             "sign_in.html",
             include_str!("../../templates/console/sign_in.html"),
         ),
