@@ -153,7 +153,7 @@ impl<P> Ctx<P> {
             None => Ok(()),
         };
         let wake = tx.enqueued_actions();
-        // On SQLite the response is saved with the commit, so a twin's key shows up there.
+        // The response is a kept write, saved with the commit, so a twin's key shows up there.
         let committed = match saved {
             Ok(()) => tx.commit().await,
             Err(err) => Err(err),

@@ -341,7 +341,7 @@ async fn customers_page_filter_and_stay_in_their_tenant(store: &Store) {
     }
     customer(store, b, "ext-0").await; // the same external id in another tenant is fine
 
-    // Refused when the insert is sent: at once on PostgreSQL, with the commit on SQLite; either
+    // Refused when the kept insert is sent, here with the commit; either
     // way the error names the field.
     let mut tx = store.begin().await.unwrap();
     let dup = match tx.insert_customer(a, new_customer("ext-1"), t0()).await {
@@ -718,7 +718,7 @@ async fn idempotency_keys_are_per_tenant_and_first_wins(store: &Store) {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    // Refused when the insert is sent: at once on PostgreSQL, with the commit on SQLite.
+    // Refused when the kept insert is sent, here with the commit.
     let mut tx = store.begin().await.unwrap();
     let err = match tx.save_idempotent_response(a, "k", &first, t0()).await {
         Ok(()) => tx.commit().await.unwrap_err(),
