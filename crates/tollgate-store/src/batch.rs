@@ -171,6 +171,15 @@ impl Kept {
         self.0.is_empty()
     }
 
+    /// SQLite's form: the writes as one multi-statement query, in order (empty when none).
+    pub(crate) fn joined(self) -> Write {
+        let mut all = Write::default();
+        for write in self.0 {
+            all.push(write);
+        }
+        all
+    }
+
     /// The statements that run the kept writes, in as few round trips as the engine allows.
     ///
     /// SQLite takes several statements in one query: one. PostgreSQL takes one statement per
@@ -181,10 +190,7 @@ impl Kept {
     pub(crate) fn into_statements(self, dialect: Dialect) -> Vec<Write> {
         match dialect {
             Dialect::Sqlite => {
-                let mut all = Write::default();
-                for write in self.0 {
-                    all.push(write);
-                }
+                let all = self.joined();
                 if all.is_empty() {
                     Vec::new()
                 } else {

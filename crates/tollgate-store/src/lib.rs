@@ -310,16 +310,13 @@ impl Tx {
 
     pub async fn commit(mut self) -> Result<()> {
         self.append_deferred_audit().await?;
-        let kept = std::mem::take(&mut self.pending).into_statements(self.dialect);
+        if matches!(self.inner, TxInner::Pool(_)) {
+            self.conn().await?;
+        }
         match self.inner {
-            TxInner::Pool(mut tx) => {
-                for statement in kept {
-                    statement.execute(&mut tx).await?;
-                }
-                Ok(tx.commit().await?)
-            }
+            TxInner::Pool(tx) => Ok(tx.commit().await?),
             // The last writes go with the savepoint's `RELEASE`.
-            TxInner::Group(tx) => tx.commit(kept.into_iter().next().unwrap_or_default()).await,
+            TxInner::Group(tx) => tx.commit(self.pending.joined()).await,
             TxInner::Conn(_) => Ok(()),
         }
     }
@@ -347,10 +344,7 @@ impl Tx {
             self.conn().await?;
             return query.fetch_all(self.raw_conn()).await;
         }
-        let mut all = std::mem::take(&mut self.pending)
-            .into_statements(Dialect::Sqlite)
-            .pop()
-            .unwrap_or_default();
+        let mut all = std::mem::take(&mut self.pending).joined();
         all.push(query);
         all.fetch_all(self.raw_conn()).await
     }
