@@ -27,7 +27,7 @@ use tollgate_core::{
     },
     webhooks::EventType,
 };
-use tollgate_store::{DecisionRow, History, ListHit, Lookup, Tx, WindowCounts};
+use tollgate_store::{DecisionRow, History, Linked, ListHit, Lookup, Tx, WindowCounts};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -257,11 +257,11 @@ pub async fn surroundings(
 }
 
 /// Other customers sharing each key, counted per kind.
-fn link_counts(keys: &[(&str, String)], linked: Vec<Vec<CustomerId>>) -> LinkCounts {
+fn link_counts(keys: &[(&str, String)], linked: Vec<Linked>) -> LinkCounts {
     let mut counts = LinkCounts::default();
     let mut ids = Vec::new();
     for ((kind, _), linked) in keys.iter().zip(linked) {
-        let n = u32::try_from(linked.len()).unwrap_or(u32::MAX);
+        let n = linked.count;
         match *kind {
             "card" => counts.card_customers = n,
             "bank_account" => counts.bank_account_customers = n,
@@ -272,7 +272,7 @@ fn link_counts(keys: &[(&str, String)], linked: Vec<Vec<CustomerId>>) -> LinkCou
             "email" => counts.email_customers = n,
             _ => {}
         }
-        ids.extend(linked);
+        ids.extend(linked.oldest);
     }
     ids.sort();
     ids.dedup();

@@ -20,8 +20,14 @@ use crate::{
     sql::Params,
 };
 
-/// How many linked customers of one key a decision sees; the oldest come first.
-const LINKED_PER_KEY: usize = 100;
+/// How far a decision counts the customers sharing one key. A count stops here, so a key
+/// shared by a whole carrier-grade NAT costs a bounded index scan.
+pub const LINK_COUNT_CAP: u32 = 1_000;
+
+/// How many of the customers sharing one key a decision names, the oldest first: enough to
+/// show a ring, while a busy network's decisions stay small and every row the lookup returns
+/// is one more value to copy out of the database.
+pub const LINKED_IDS_PER_KEY: usize = 20;
 
 /// The questions of one decision. Empty parts are not asked.
 #[derive(Debug, Default, Clone, Copy)]
@@ -41,14 +47,23 @@ pub struct Lookup<'a> {
 /// The answers, in the order of the questions.
 #[derive(Debug, Default, Clone)]
 pub struct Found {
-    /// Per link key, the other customers sharing it, oldest first.
-    pub linked: Vec<Vec<CustomerId>>,
+    /// Per link key, the other customers sharing it.
+    pub linked: Vec<Linked>,
     /// Per velocity key.
     pub velocity: Vec<WindowCounts>,
     /// The list items in force that match a candidate, by id.
     pub list_hits: Vec<ListHit>,
     /// Present when [`Lookup::history_of`] was asked.
     pub history: Option<History>,
+}
+
+/// The other customers sharing one link key.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Linked {
+    /// How many, counted up to [`LINK_COUNT_CAP`].
+    pub count: u32,
+    /// The oldest of them, at most [`LINKED_IDS_PER_KEY`].
+    pub oldest: Vec<CustomerId>,
 }
 
 /// A list item a candidate matched.
@@ -79,6 +94,7 @@ enum Part {
     SignupFacts = 3,
     ClearedPayments = 4,
     CompletedStep = 5,
+    LinkCount = 6,
 }
 
 impl Part {
@@ -90,6 +106,7 @@ impl Part {
             Part::SignupFacts,
             Part::ClearedPayments,
             Part::CompletedStep,
+            Part::LinkCount,
         ]
         .into_iter()
         .find(|part| *part as i64 == value)
@@ -156,14 +173,26 @@ impl Tx {
         let tenant = tenant.to_string();
         let except = lookup.except.map(|c| c.to_string()).unwrap_or_default();
         for (k, (kind, value)) in lookup.link_keys.iter().enumerate() {
-            // Each key is its own index lookup on (tenant, kind, value).
+            // Each part is its own range of the (tenant, kind, value) index.
+            let sharing = |union: &mut Union| {
+                format!(
+                    "FROM link_keys WHERE tenant_id = {} AND kind = {} AND value = {} \
+                     AND customer_id <> {}",
+                    union.arg(tenant.as_str()),
+                    union.arg(*kind),
+                    union.arg(value),
+                    union.arg(except.as_str()),
+                )
+            };
             let tail = format!(
-                "FROM link_keys WHERE tenant_id = {} AND kind = {} AND value = {} \
-                 AND customer_id <> {} ORDER BY created_at, customer_id LIMIT {LINKED_PER_KEY}",
-                union.arg(tenant.as_str()),
-                union.arg(*kind),
-                union.arg(value),
-                union.arg(except.as_str()),
+                "FROM (SELECT customer_id {} LIMIT {LINK_COUNT_CAP}) AS shared",
+                sharing(&mut union)
+            );
+            let count = ["CAST(COUNT(*) AS BIGINT)".to_owned()];
+            union.branch(Part::LinkCount, k, &[], &count, &tail);
+            let tail = format!(
+                "{} ORDER BY created_at, customer_id LIMIT {LINKED_IDS_PER_KEY}",
+                sharing(&mut union)
             );
             union.branch(Part::Link, k, &["customer_id"], &[], &tail);
         }
@@ -253,7 +282,7 @@ impl Tx {
         }
 
         let mut found = Found {
-            linked: vec![Vec::new(); lookup.link_keys.len()],
+            linked: vec![Linked::default(); lookup.link_keys.len()],
             velocity: vec![WindowCounts::default(); lookup.velocity.len()],
             list_hits: Vec::new(),
             history: lookup.history_of.map(|_| History::default()),
@@ -270,8 +299,13 @@ impl Tx {
             let k = usize::try_from(row.int("k")?).unwrap_or(usize::MAX);
             match Part::of(row.int("part")?) {
                 Some(Part::Link) => {
-                    if let Some(ids) = found.linked.get_mut(k) {
-                        ids.push(row.parsed("a")?);
+                    if let Some(linked) = found.linked.get_mut(k) {
+                        linked.oldest.push(row.parsed("a")?);
+                    }
+                }
+                Some(Part::LinkCount) => {
+                    if let Some(linked) = found.linked.get_mut(k) {
+                        linked.count = count(row.int("n1")?);
                     }
                 }
                 Some(Part::Velocity) => {

@@ -10,9 +10,9 @@ use tollgate_core::{
     tenancy::{Role, Tenant, hash_secret},
 };
 use tollgate_store::{
-    AuditFilter, CustomerFilter, CustomerPatch, ListItem, ListItemFilter, Lookup, NewCustomer,
-    NewKey, NewSubscription, Store, StoreError, StoredResponse, SubscriptionFilter, WindowCounts,
-    conformance, page::PageRequest,
+    AuditFilter, CustomerFilter, CustomerPatch, LINK_COUNT_CAP, LINKED_IDS_PER_KEY, Linked,
+    ListItem, ListItemFilter, Lookup, NewCustomer, NewKey, NewSubscription, Store, StoreError,
+    StoredResponse, SubscriptionFilter, WindowCounts, conformance, page::PageRequest,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -309,7 +309,13 @@ async fn one_lookup_answers_every_question_of_a_decision(store: &Store) {
     let found = tx.look_up(a, &lookup, t0()).await.unwrap();
     assert_eq!(
         found.linked,
-        [vec![first, second], vec![]],
+        [
+            Linked {
+                count: 2,
+                oldest: vec![first, second]
+            },
+            Linked::default()
+        ],
         "oldest link first"
     );
     let counts = &found.velocity;
@@ -330,6 +336,43 @@ async fn one_lookup_answers_every_question_of_a_decision(store: &Store) {
 
     let nothing = tx.look_up(a, &Lookup::default(), t0()).await.unwrap();
     assert!(nothing.linked.is_empty() && nothing.velocity.is_empty() && nothing.history.is_none());
+}
+
+/// A key shared by a whole network is counted up to the cap, and names only its oldest few.
+async fn a_busy_link_key_is_counted_but_names_only_its_oldest(store: &Store) {
+    let a = tenant(store, "a").await;
+    let network = ("ip24", "81.0.1.0/24".to_owned());
+    let sharing: Vec<CustomerId> = (0..=LINK_COUNT_CAP + 1)
+        .map(|_| CustomerId::generate())
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    for (i, who) in sharing.iter().enumerate() {
+        let at = t0() - Duration::seconds(i64::try_from(i).unwrap());
+        tx.add_link_keys(a, *who, std::slice::from_ref(&network), at)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    let link_keys = [network];
+    let lookup = Lookup {
+        link_keys: &link_keys,
+        except: sharing.first().copied(),
+        ..Lookup::default()
+    };
+    let found = tx.look_up(a, &lookup, t0()).await.unwrap();
+    assert_eq!(
+        found.linked[0].count, LINK_COUNT_CAP,
+        "counted up to the cap"
+    );
+    let oldest: Vec<CustomerId> = sharing
+        .iter()
+        .rev()
+        .take(LINKED_IDS_PER_KEY)
+        .copied()
+        .collect();
+    assert_eq!(found.linked[0].oldest, oldest);
 }
 
 async fn customers_page_filter_and_stay_in_their_tenant(store: &Store) {
@@ -735,6 +778,7 @@ conformance!(
     customers_among_reads_only_the_tenants_own,
     list_hits_are_found_however_long_the_lists,
     one_lookup_answers_every_question_of_a_decision,
+    a_busy_link_key_is_counted_but_names_only_its_oldest,
     keys_are_found_by_hash_and_scoped,
     customers_page_filter_and_stay_in_their_tenant,
     subscription_status_changes_keep_their_history,

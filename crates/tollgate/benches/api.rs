@@ -154,6 +154,7 @@ fn no_setup(_: &Api) -> SetupFuture<'_> {
 /// velocity stay at the level of a normal day however long the run.
 fn signup(n: u64) -> Value {
     let [_, _, _, _, _, a, b, c] = n.to_be_bytes();
+    // A network of its own: n picks the /24, so no two sign-ups of a run share one.
     json!({
         "external_id": format!("bench-{n}"),
         "company": {"name": format!("Company {n} GmbH"), "domain": format!("company-{n}.de"),
@@ -162,7 +163,7 @@ fn signup(n: u64) -> Value {
                     "phone": format!("+4930{:08}", n % 100_000_000)},
         "billing_address": {"line1": "Torstraße 12", "city": "Berlin", "postal_code": "10119",
                             "country": "DE"},
-        "ip": format!("81.{a}.{b}.{c}"),
+        "ip": format!("81.{b}.{c}.{}", 1 + a % 254),
         "device_id": format!("dev-{n}"),
         "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
         "session": {"form_started_at": "2026-11-02T08:58:10Z",
