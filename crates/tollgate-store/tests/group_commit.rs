@@ -192,3 +192,24 @@ async fn the_background_checkpointer_copies_committed_pages_into_the_database_fi
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The build settings the store's SQLite performance depends on (`.cargo/config.toml`): a
+/// build without them would pass every other test and quietly queue every allocation on one
+/// process-wide lock (BENCHMARKS.md, session 9).
+#[tokio::test]
+async fn the_bundled_sqlite_keeps_no_allocation_statistics() {
+    use sqlx::{Connection, Row};
+
+    let db = testing::sqlite().await;
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let used = sqlx::query("SELECT sqlite_compileoption_used('DEFAULT_MEMSTATUS=0') AS used")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get::<i64, _>("used");
+    conn.close().await.unwrap();
+    assert_eq!(
+        used, 1,
+        "SQLite was built without SQLITE_DEFAULT_MEMSTATUS=0"
+    );
+}
