@@ -258,8 +258,9 @@ pub async fn surroundings(
 
 /// Other customers sharing each key, counted per kind.
 fn link_counts(keys: &[(&str, String)], linked: Vec<Linked>) -> LinkCounts {
+    // The ids are sorted and de-duplicated once, where the features are made
+    // (`LinkFeatures::compute`).
     let mut counts = LinkCounts::default();
-    let mut ids = Vec::new();
     for ((kind, _), linked) in keys.iter().zip(linked) {
         let n = linked.count;
         match *kind {
@@ -272,11 +273,8 @@ fn link_counts(keys: &[(&str, String)], linked: Vec<Linked>) -> LinkCounts {
             "email" => counts.email_customers = n,
             _ => {}
         }
-        ids.extend(linked.oldest);
+        counts.linked_customer_ids.extend(linked.oldest);
     }
-    ids.sort();
-    ids.dedup();
-    counts.linked_customer_ids = ids;
     counts
 }
 
