@@ -171,6 +171,11 @@ pub fn domain_name(field: &str, value: &str) -> Result<String, FieldError> {
     }
 }
 
+/// The most elements one batch request carries on any route (usage records, activity records,
+/// list items), and the largest chunk an import sends: one batch is one transaction, so it is
+/// bounded.
+pub const MAX_BATCH: usize = 10_000;
+
 /// A batch holds 1 to `max` elements; `field` names the batch and `noun` its elements.
 pub fn batch_size(n: usize, max: usize, field: &str, noun: &str) -> Result<(), FieldError> {
     match n {

@@ -238,7 +238,7 @@ impl World<'_> {
             }
             self.accounts[i].unbilled_cents += cents;
         }
-        for chunk in records.chunks(tollgate_core::usage::MAX_BATCH_RECORDS) {
+        for chunk in records.chunks(tollgate_core::validate::MAX_BATCH) {
             self.api
                 .post(&self.keys.ingest, "/v1/usage", Value::from(chunk.to_vec()))
                 .await?;

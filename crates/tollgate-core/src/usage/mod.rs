@@ -32,7 +32,5 @@ pub use budget::{
 };
 pub use forecast::{DailySpend, Forecast, ForecastMethod};
 pub use offline::{ScoreCsvError, ScoreSummary, score_csv};
-pub use record::{
-    MAX_BATCH_RECORDS, Meter, SubscriptionRef, UsageRecord, UsageRecordInput, parse_batch,
-};
+pub use record::{Meter, SubscriptionRef, UsageRecord, UsageRecordInput, parse_batch};
 pub use signals::{MeterClass, Signal, SubscriptionHistory, classify};

@@ -9,9 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Currency, Money, SubscriptionId, validate, validate::FieldError};
 
-/// The most records one `POST /v1/usage` or one import chunk may carry.
-pub const MAX_BATCH_RECORDS: usize = 10_000;
-
 const MAX_ID_LEN: usize = 200;
 const MAX_RESOURCE_LEN: usize = 1_000;
 const MAX_SHORT_LEN: usize = 100;
@@ -226,7 +223,7 @@ fn parse_cost(amount: Decimal, currency: &str) -> Result<Money, FieldError> {
 /// with its position (`[3].cost`). A record id repeated inside the batch is a fault too, since
 /// which of the two copies should win is not ours to guess.
 pub fn parse_batch(inputs: Vec<UsageRecordInput>) -> Result<Vec<UsageRecord>, Vec<FieldError>> {
-    crate::validate::batch_size(inputs.len(), MAX_BATCH_RECORDS, "records", "records")
+    validate::batch_size(inputs.len(), validate::MAX_BATCH, "records", "records")
         .map_err(|e| vec![e])?;
     // Ids are borrowed from the inputs, so finding repeats copies none of them.
     let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(inputs.len());
@@ -349,7 +346,7 @@ mod tests {
     #[test]
     fn batch_size_is_bounded() {
         assert!(parse_batch(Vec::new()).is_err());
-        let many = (0..=MAX_BATCH_RECORDS)
+        let many = (0..=validate::MAX_BATCH)
             .map(|i| input(&i.to_string()))
             .collect();
         let errors = parse_batch(many).unwrap_err();

@@ -27,7 +27,6 @@ use tollgate_core::{
     },
     customers::Subscription,
     signals::{SignalConfig, geo},
-    usage::record::MAX_BATCH_RECORDS,
     validate::{self, CountryCode, FieldError},
 };
 use tollgate_store::{ActivityRow, SubscriptionFilter, Tx, VmWrite, page::PageRequest};
@@ -357,7 +356,7 @@ fn parse(body: Value) -> ApiResult<Vec<ActivityRecord>> {
             "must be a JSON array of activity records (or NDJSON, one per line)",
         ));
     };
-    validate::batch_size(values.len(), MAX_BATCH_RECORDS, "records", "records")
+    validate::batch_size(values.len(), validate::MAX_BATCH, "records", "records")
         .map_err(|e| ApiError::Invalid(vec![e]))?;
     let mut errors = Vec::new();
     let mut records = Vec::with_capacity(values.len());

@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tollgate_core::{
     ListItemId,
-    usage::record::MAX_BATCH_RECORDS,
     validate::{self, FieldError},
 };
 use tollgate_store::{ListItem, ListItemFilter, Tx};
@@ -215,7 +214,7 @@ pub async fn create_batch(
     ctx: Ctx<Operate>,
     Batch(inputs): Batch<ListItemIn>,
 ) -> ApiResult<Response> {
-    validate::batch_size(inputs.len(), MAX_BATCH_RECORDS, "items", "items")
+    validate::batch_size(inputs.len(), validate::MAX_BATCH, "items", "items")
         .map_err(|e| ApiError::Invalid(vec![e]))?;
     let now = ctx.now();
     let mut items = Vec::with_capacity(inputs.len());
