@@ -8,6 +8,7 @@ use tollgate_core::{AlertId, CustomerId, SubscriptionId, TenantId};
 use crate::{
     Result, Tx,
     row::{RowExt, micros},
+    statement::Statement,
 };
 
 /// One activity record, flattened to columns; `raw` is the record as received.
@@ -56,12 +57,10 @@ impl Tx {
         r: &ActivityRow,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO activity_records (tenant_id, record_id, subscription_id, customer_id, \
+        let done = self.execute(Statement::new("INSERT INTO activity_records (tenant_id, record_id, subscription_id, customer_id, \
              operation_name, caller, caller_ip, status, resource_id, event_at, properties, raw, \
              received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (tenant_id, record_id) DO NOTHING",
-        )
+             ON CONFLICT (tenant_id, record_id) DO NOTHING",)
         .bind(tenant.to_string())
         .bind(&r.record_id)
         .bind(r.subscription_id.to_string())
@@ -74,10 +73,9 @@ impl Tx {
         .bind(micros(r.event_at))
         .bind(r.properties.as_deref())
         .bind(&r.raw)
-        .bind(micros(at))
-        .execute(self.conn().await?)
+        .bind(micros(at)))
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// How many activity records the tenant holds for a subscription.
@@ -86,31 +84,30 @@ impl Tx {
         tenant: TenantId,
         subscription: SubscriptionId,
     ) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM activity_records WHERE tenant_id = $1 \
+        let row = self
+            .fetch_one(
+                Statement::new(
+                    "SELECT COUNT(*) AS n FROM activity_records WHERE tenant_id = $1 \
              AND subscription_id = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(subscription.to_string())
-        .fetch_one(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(subscription.to_string()),
+            )
+            .await?;
         row.int("n")
     }
 
     pub async fn add_vm_write(&mut self, tenant: TenantId, w: &VmWrite) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO activity_vm_writes (tenant_id, record_id, customer_id, subscription_id, \
+        self.execute(Statement::new("INSERT INTO activity_vm_writes (tenant_id, record_id, customer_id, subscription_id, \
              resource_id, region, event_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (tenant_id, record_id) DO NOTHING",
-        )
+             ON CONFLICT (tenant_id, record_id) DO NOTHING",)
         .bind(tenant.to_string())
         .bind(&w.record_id)
         .bind(w.customer_id.to_string())
         .bind(w.subscription_id.to_string())
         .bind(&w.resource_id)
         .bind(&w.region)
-        .bind(micros(w.event_at))
-        .execute(self.conn().await?)
+        .bind(micros(w.event_at)))
         .await?;
         Ok(())
     }
@@ -123,17 +120,19 @@ impl Tx {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<VmWrite>> {
-        let rows = sqlx::query(
-            "SELECT record_id, customer_id, subscription_id, resource_id, region, event_at \
+        let rows = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT record_id, customer_id, subscription_id, resource_id, region, event_at \
              FROM activity_vm_writes WHERE tenant_id = $1 AND customer_id = $2 \
              AND event_at >= $3 AND event_at <= $4 ORDER BY event_at, record_id",
-        )
-        .bind(tenant.to_string())
-        .bind(customer.to_string())
-        .bind(micros(from))
-        .bind(micros(to))
-        .fetch_all(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(customer.to_string())
+                .bind(micros(from))
+                .bind(micros(to)),
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(VmWrite {
@@ -156,16 +155,18 @@ impl Tx {
         dimension: &str,
         value: &str,
     ) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT 1 AS seen FROM activity_seen WHERE tenant_id = $1 AND customer_id = $2 \
+        let row = self
+            .fetch_optional(
+                Statement::new(
+                    "SELECT 1 AS seen FROM activity_seen WHERE tenant_id = $1 AND customer_id = $2 \
              AND dimension = $3 AND value = $4",
-        )
-        .bind(tenant.to_string())
-        .bind(customer.to_string())
-        .bind(dimension)
-        .bind(value)
-        .fetch_optional(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(customer.to_string())
+                .bind(dimension)
+                .bind(value),
+            )
+            .await?;
         Ok(row.is_some())
     }
 
@@ -179,20 +180,17 @@ impl Tx {
         record_id: &str,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO activity_seen (tenant_id, customer_id, dimension, value, first_seen, \
+        let done = self.execute(Statement::new("INSERT INTO activity_seen (tenant_id, customer_id, dimension, value, first_seen, \
              record_id) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (tenant_id, customer_id, dimension, value) DO NOTHING",
-        )
+             ON CONFLICT (tenant_id, customer_id, dimension, value) DO NOTHING",)
         .bind(tenant.to_string())
         .bind(customer.to_string())
         .bind(dimension)
         .bind(value)
         .bind(micros(at))
-        .bind(record_id)
-        .execute(self.conn().await?)
+        .bind(record_id))
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// The detector's episode on `scope_id`, locked on PostgreSQL so two batches cannot both
@@ -210,11 +208,13 @@ impl Tx {
              AND e.detector = $3{}",
             self.dialect.for_update()
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(scope_id)
-            .bind(detector)
-            .fetch_optional(self.conn().await?)
+        let row = self
+            .fetch_optional(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(scope_id)
+                    .bind(detector),
+            )
             .await?;
         row.map(|r| {
             Ok(ActivityEpisode {
@@ -242,36 +242,38 @@ impl Tx {
     ) -> Result<bool> {
         let done = match replacing {
             None => {
-                sqlx::query(
-                    "INSERT INTO activity_episodes (tenant_id, scope_id, detector, alert_id, \
+                self.execute(
+                    Statement::new(
+                        "INSERT INTO activity_episodes (tenant_id, scope_id, detector, alert_id, \
                      opened_at, last_match_at, matches) VALUES ($1, $2, $3, $4, $5, $5, 1) \
                      ON CONFLICT (tenant_id, scope_id, detector) DO NOTHING",
+                    )
+                    .bind(tenant.to_string())
+                    .bind(scope_id)
+                    .bind(detector)
+                    .bind(alert.to_string())
+                    .bind(micros(at)),
                 )
-                .bind(tenant.to_string())
-                .bind(scope_id)
-                .bind(detector)
-                .bind(alert.to_string())
-                .bind(micros(at))
-                .execute(self.conn().await?)
                 .await?
             }
             Some(previous) => {
-                sqlx::query(
-                    "UPDATE activity_episodes SET alert_id = $4, opened_at = $5, \
+                self.execute(
+                    Statement::new(
+                        "UPDATE activity_episodes SET alert_id = $4, opened_at = $5, \
                      last_match_at = $5, matches = 1 WHERE tenant_id = $1 AND scope_id = $2 \
                      AND detector = $3 AND alert_id = $6",
+                    )
+                    .bind(tenant.to_string())
+                    .bind(scope_id)
+                    .bind(detector)
+                    .bind(alert.to_string())
+                    .bind(micros(at))
+                    .bind(previous.to_string()),
                 )
-                .bind(tenant.to_string())
-                .bind(scope_id)
-                .bind(detector)
-                .bind(alert.to_string())
-                .bind(micros(at))
-                .bind(previous.to_string())
-                .execute(self.conn().await?)
                 .await?
             }
         };
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Counts one more match in the open episode of `alert`.
@@ -283,17 +285,18 @@ impl Tx {
         alert: AlertId,
         last_match_at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE activity_episodes SET matches = matches + 1, \
+        self.execute(
+            Statement::new(
+                "UPDATE activity_episodes SET matches = matches + 1, \
              last_match_at = CASE WHEN last_match_at < $5 THEN $5 ELSE last_match_at END \
              WHERE tenant_id = $1 AND scope_id = $2 AND detector = $3 AND alert_id = $4",
+            )
+            .bind(tenant.to_string())
+            .bind(scope_id)
+            .bind(detector)
+            .bind(alert.to_string())
+            .bind(micros(last_match_at)),
         )
-        .bind(tenant.to_string())
-        .bind(scope_id)
-        .bind(detector)
-        .bind(alert.to_string())
-        .bind(micros(last_match_at))
-        .execute(self.conn().await?)
         .await?;
         Ok(())
     }

@@ -6,14 +6,14 @@ use tollgate_core::{
 
 use crate::{
     Result, Store, StoreError, Tx,
-    batch::Write,
     row::{RowExt, micros, to_json},
     sql::{Params, rows_per_statement},
+    statement::{Row, Statement},
 };
 
 const COLUMNS: &str = "tenant_id, seq, id, at, actor, action, object_id, data, prev_hash, hash";
 
-fn event(row: &sqlx::any::AnyRow) -> Result<AuditEvent> {
+fn event(row: &Row) -> Result<AuditEvent> {
     Ok(AuditEvent {
         id: row.parsed("id")?,
         tenant_id: row.parsed("tenant_id")?,
@@ -90,7 +90,7 @@ impl Tx {
             Params::new(self.dialect).next()
         );
         let head = self
-            .fetch_after_writes(Write::new(sql).bind(tenant.to_string()))
+            .fetch_all(Statement::new(sql).bind(tenant.to_string()))
             .await?
             .pop()
             .ok_or(StoreError::NotFound)?;
@@ -111,7 +111,7 @@ impl Tx {
                 "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
                 Params::new(self.dialect).rows(chunk.len(), 10)
             );
-            let mut insert = Write::new(sql);
+            let mut insert = Statement::new(sql);
             for event in chunk {
                 insert = insert
                     .bind(tenant.to_string())
@@ -135,7 +135,7 @@ impl Tx {
             p.next()
         );
         self.write(
-            Write::new(sql)
+            Statement::new(sql)
                 .bind(seq)
                 .bind(&hash)
                 .bind(tenant.to_string()),
@@ -153,13 +153,15 @@ impl Tx {
             "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND seq > $2 \
              AND ($3 = '' OR object_id = $3) AND ($4 = '' OR action = $4) ORDER BY seq LIMIT $5"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(filter.after_seq)
-            .bind(filter.object_id.clone().unwrap_or_default())
-            .bind(filter.action.clone().unwrap_or_default())
-            .bind(i64::from(filter.limit.max(1)))
-            .fetch_all(self.conn().await?)
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(filter.after_seq)
+                    .bind(filter.object_id.clone().unwrap_or_default())
+                    .bind(filter.action.clone().unwrap_or_default())
+                    .bind(i64::from(filter.limit.max(1))),
+            )
             .await?;
         rows.iter().map(event).collect()
     }

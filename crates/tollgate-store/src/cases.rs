@@ -12,6 +12,7 @@ use crate::{
     page::{Page, PageRequest},
     policies::{NewVersion, Versioned},
     row::{RowExt, micros, to_json},
+    statement::{Row, Statement},
 };
 
 const NOTICE_COLUMNS: &str = "id, source, kind, severity, confidence, vendor_event_id, \
@@ -22,7 +23,7 @@ const CASE_COLUMNS: &str = "id, customer_id, state, outcome, assignee, title, de
     unmatched, vendor_event_ids, vendor_subscription_id, breach_alert_id, created_at, updated_at, \
     resolved_at";
 
-fn notice(row: &sqlx::any::AnyRow) -> Result<Notice> {
+fn notice(row: &Row) -> Result<Notice> {
     let parsed_opt = |col: &str| -> Result<Option<String>> { row.opt_text(col) };
     Ok(Notice {
         id: row.parsed("id")?,
@@ -58,7 +59,7 @@ where
     .transpose()
 }
 
-fn case(row: &sqlx::any::AnyRow) -> Result<Case> {
+fn case(row: &Row) -> Result<Case> {
     Ok(Case {
         id: row.parsed("id")?,
         customer_id: parse_opt(row.opt_text("customer_id")?)?,
@@ -116,30 +117,32 @@ impl Tx {
              $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
              ON CONFLICT (tenant_id, vendor_event_id) DO NOTHING"
         );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(n.id.to_string())
-            .bind(&n.source)
-            .bind(n.kind.as_str())
-            .bind(n.severity.as_str())
-            .bind(n.confidence.map(|c| c.as_str()))
-            .bind(n.vendor_event_id.clone())
-            .bind(n.vendor_event_type.clone())
-            .bind(n.vendor_subscription_id.clone())
-            .bind(n.vendor_customer_id.clone())
-            .bind(n.customer_id.map(|c| c.to_string()))
-            .bind(n.subscription_id.map(|s| s.to_string()))
-            .bind(&n.summary)
-            .bind(n.resources.to_string())
-            .bind(n.details.to_string())
-            .bind(n.first_seen_at.map(micros))
-            .bind(n.last_seen_at.map(micros))
-            .bind(micros(n.respond_by))
-            .bind(n.case_id.map(|c| c.to_string()))
-            .bind(micros(n.created_at))
-            .execute(self.conn().await?)
+        let done = self
+            .execute(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(n.id.to_string())
+                    .bind(&n.source)
+                    .bind(n.kind.as_str())
+                    .bind(n.severity.as_str())
+                    .bind(n.confidence.map(|c| c.as_str()))
+                    .bind(n.vendor_event_id.clone())
+                    .bind(n.vendor_event_type.clone())
+                    .bind(n.vendor_subscription_id.clone())
+                    .bind(n.vendor_customer_id.clone())
+                    .bind(n.customer_id.map(|c| c.to_string()))
+                    .bind(n.subscription_id.map(|s| s.to_string()))
+                    .bind(&n.summary)
+                    .bind(n.resources.to_string())
+                    .bind(n.details.to_string())
+                    .bind(n.first_seen_at.map(micros))
+                    .bind(n.last_seen_at.map(micros))
+                    .bind(micros(n.respond_by))
+                    .bind(n.case_id.map(|c| c.to_string()))
+                    .bind(micros(n.created_at)),
+            )
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     pub async fn notice(&mut self, tenant: TenantId, id: NoticeId) -> Result<Notice> {
@@ -156,10 +159,7 @@ impl Tx {
         let sql = format!(
             "SELECT {NOTICE_COLUMNS} FROM notices WHERE tenant_id = $1 AND vendor_event_id = $2"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(event_id)
-            .fetch_optional(self.conn().await?)
+        self.fetch_optional(Statement::new(sql).bind(tenant.to_string()).bind(event_id))
             .await?
             .as_ref()
             .map(notice)
@@ -177,19 +177,21 @@ impl Tx {
              AND ($3 = '' OR customer_id = $3) AND ($4 = '' OR kind = $4) \
              AND ($5 = '' OR case_id = $5) ORDER BY id LIMIT $6"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(
-                filter
-                    .customer_id
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(
+                        filter
+                            .customer_id
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
+                    )
+                    .bind(filter.kind.clone().unwrap_or_default())
+                    .bind(filter.case_id.map(|c| c.to_string()).unwrap_or_default())
+                    .bind(page.fetch_limit()),
             )
-            .bind(filter.kind.clone().unwrap_or_default())
-            .bind(filter.case_id.map(|c| c.to_string()).unwrap_or_default())
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
             .await?;
         let data = rows.iter().map(notice).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(data, page, |n| n.id.to_string()))
@@ -201,12 +203,13 @@ impl Tx {
         id: NoticeId,
         case_id: CaseId,
     ) -> Result<()> {
-        sqlx::query("UPDATE notices SET case_id = $3 WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .bind(case_id.to_string())
-            .execute(self.conn().await?)
-            .await?;
+        self.execute(
+            Statement::new("UPDATE notices SET case_id = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.to_string())
+                .bind(id.to_string())
+                .bind(case_id.to_string()),
+        )
+        .await?;
         Ok(())
     }
 
@@ -220,17 +223,14 @@ impl Tx {
         at: DateTime<Utc>,
     ) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
-        sqlx::query(
-            "INSERT INTO quarantined_vendor_events (id, tenant_id, source, raw, reason, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
+        self.execute(Statement::new("INSERT INTO quarantined_vendor_events (id, tenant_id, source, raw, reason, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",)
         .bind(&id)
         .bind(tenant.to_string())
         .bind(source)
         .bind(raw)
         .bind(reason)
-        .bind(micros(at))
-        .execute(self.conn().await?)
+        .bind(micros(at)))
         .await?;
         Ok(id)
     }
@@ -239,13 +239,15 @@ impl Tx {
         &mut self,
         tenant: TenantId,
     ) -> Result<Vec<QuarantinedEvent>> {
-        let rows = sqlx::query(
-            "SELECT id, source, raw, reason, received_at FROM quarantined_vendor_events \
+        let rows = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT id, source, raw, reason, received_at FROM quarantined_vendor_events \
              WHERE tenant_id = $1 ORDER BY id",
-        )
-        .bind(tenant.to_string())
-        .fetch_all(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string()),
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(QuarantinedEvent {
@@ -264,24 +266,25 @@ impl Tx {
             "INSERT INTO cases (tenant_id, {CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
              $8, $9, $10, $11, $12, $13, $14, $15)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(c.id.to_string())
-            .bind(c.customer_id.map(|x| x.to_string()))
-            .bind(c.state.as_str())
-            .bind(c.outcome.map(|o| o.as_str()))
-            .bind(c.assignee.clone())
-            .bind(&c.title)
-            .bind(c.deadline_at.map(micros))
-            .bind(i64::from(c.unmatched))
-            .bind(to_json(&c.vendor_event_ids))
-            .bind(c.vendor_subscription_id.clone())
-            .bind(c.breach_alert_id.map(|a| a.to_string()))
-            .bind(micros(c.created_at))
-            .bind(micros(c.updated_at))
-            .bind(c.resolved_at.map(micros))
-            .execute(self.conn().await?)
-            .await?;
+        self.execute(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(c.id.to_string())
+                .bind(c.customer_id.map(|x| x.to_string()))
+                .bind(c.state.as_str())
+                .bind(c.outcome.map(|o| o.as_str()))
+                .bind(c.assignee.clone())
+                .bind(&c.title)
+                .bind(c.deadline_at.map(micros))
+                .bind(i64::from(c.unmatched))
+                .bind(to_json(&c.vendor_event_ids))
+                .bind(c.vendor_subscription_id.clone())
+                .bind(c.breach_alert_id.map(|a| a.to_string()))
+                .bind(micros(c.created_at))
+                .bind(micros(c.updated_at))
+                .bind(c.resolved_at.map(micros)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -311,34 +314,36 @@ impl Tx {
             "SELECT {CASE_COLUMNS} FROM cases WHERE tenant_id = $1 AND customer_id = $2 \
              AND state <> 'resolved' ORDER BY id DESC LIMIT 1{lock}"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(customer.to_string())
-            .fetch_optional(self.conn().await?)
-            .await?
-            .as_ref()
-            .map(case)
-            .transpose()
+        self.fetch_optional(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(customer.to_string()),
+        )
+        .await?
+        .as_ref()
+        .map(case)
+        .transpose()
     }
 
     /// Writes back everything about a case that changes after it opens.
     pub async fn update_case(&mut self, tenant: TenantId, c: &Case) -> Result<()> {
-        sqlx::query(
-            "UPDATE cases SET state = $3, outcome = $4, assignee = $5, deadline_at = $6, \
+        self.execute(
+            Statement::new(
+                "UPDATE cases SET state = $3, outcome = $4, assignee = $5, deadline_at = $6, \
              vendor_event_ids = $7, vendor_subscription_id = $8, updated_at = $9, \
              resolved_at = $10 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.to_string())
+            .bind(c.id.to_string())
+            .bind(c.state.as_str())
+            .bind(c.outcome.map(|o| o.as_str()))
+            .bind(c.assignee.clone())
+            .bind(c.deadline_at.map(micros))
+            .bind(to_json(&c.vendor_event_ids))
+            .bind(c.vendor_subscription_id.clone())
+            .bind(micros(c.updated_at))
+            .bind(c.resolved_at.map(micros)),
         )
-        .bind(tenant.to_string())
-        .bind(c.id.to_string())
-        .bind(c.state.as_str())
-        .bind(c.outcome.map(|o| o.as_str()))
-        .bind(c.assignee.clone())
-        .bind(c.deadline_at.map(micros))
-        .bind(to_json(&c.vendor_event_ids))
-        .bind(c.vendor_subscription_id.clone())
-        .bind(micros(c.updated_at))
-        .bind(c.resolved_at.map(micros))
-        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -355,20 +360,22 @@ impl Tx {
              AND ($5 = '' OR assignee = $5) \
              AND ($6 < 0 OR (state <> 'resolved' AND deadline_at < $6)) ORDER BY id LIMIT $7"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(filter.state.map_or("", |s| s.as_str()))
-            .bind(
-                filter
-                    .customer_id
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(filter.state.map_or("", |s| s.as_str()))
+                    .bind(
+                        filter
+                            .customer_id
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
+                    )
+                    .bind(filter.assignee.clone().unwrap_or_default())
+                    .bind(filter.overdue_at.map_or(-1, micros))
+                    .bind(page.fetch_limit()),
             )
-            .bind(filter.assignee.clone().unwrap_or_default())
-            .bind(filter.overdue_at.map_or(-1, micros))
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
             .await?;
         let data = rows.iter().map(case).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(data, page, |c| c.id.to_string()))
@@ -383,29 +390,32 @@ impl Tx {
         object_id: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO case_links (tenant_id, case_id, object_kind, object_id, added_at) \
+        self.execute(
+            Statement::new(
+                "INSERT INTO case_links (tenant_id, case_id, object_kind, object_id, added_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id, object_kind, object_id) DO NOTHING",
+            )
+            .bind(tenant.to_string())
+            .bind(case_id.to_string())
+            .bind(kind)
+            .bind(object_id)
+            .bind(micros(at)),
         )
-        .bind(tenant.to_string())
-        .bind(case_id.to_string())
-        .bind(kind)
-        .bind(object_id)
-        .bind(micros(at))
-        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
 
     pub async fn case_links(&mut self, tenant: TenantId, case_id: CaseId) -> Result<Vec<CaseLink>> {
-        let rows = sqlx::query(
-            "SELECT object_kind, object_id, added_at FROM case_links \
+        let rows = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT object_kind, object_id, added_at FROM case_links \
              WHERE tenant_id = $1 AND case_id = $2 ORDER BY added_at, object_kind, object_id",
-        )
-        .bind(tenant.to_string())
-        .bind(case_id.to_string())
-        .fetch_all(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(case_id.to_string()),
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(CaseLink {
@@ -426,19 +436,20 @@ impl Tx {
         kind: &str,
         data: &Value,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO case_events (id, tenant_id, case_id, at, actor, kind, data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        self.execute(
+            Statement::new(
+                "INSERT INTO case_events (id, tenant_id, case_id, at, actor, kind, data) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            // A UUIDv7 orders the entries written within one instant.
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(tenant.to_string())
+            .bind(case_id.to_string())
+            .bind(micros(at))
+            .bind(actor)
+            .bind(kind)
+            .bind(data.to_string()),
         )
-        // A UUIDv7 orders the entries written within one instant.
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(tenant.to_string())
-        .bind(case_id.to_string())
-        .bind(micros(at))
-        .bind(actor)
-        .bind(kind)
-        .bind(data.to_string())
-        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -448,13 +459,10 @@ impl Tx {
         tenant: TenantId,
         case_id: CaseId,
     ) -> Result<Vec<CaseEvent>> {
-        let rows = sqlx::query(
-            "SELECT at, actor, kind, data FROM case_events WHERE tenant_id = $1 AND case_id = $2 \
-             ORDER BY id",
-        )
+        let rows = self.fetch_all(Statement::new("SELECT at, actor, kind, data FROM case_events WHERE tenant_id = $1 AND case_id = $2 \
+             ORDER BY id",)
         .bind(tenant.to_string())
-        .bind(case_id.to_string())
-        .fetch_all(self.conn().await?)
+        .bind(case_id.to_string()))
         .await?;
         rows.iter()
             .map(|row| {
@@ -479,10 +487,8 @@ impl Tx {
             "SELECT tenant_id, {CASE_COLUMNS} FROM cases WHERE state <> 'resolved' \
              AND deadline_at < $1 AND breach_alert_id IS NULL ORDER BY deadline_at, id LIMIT $2"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(micros(now))
-            .bind(limit)
-            .fetch_all(self.conn().await?)
+        let rows = self
+            .fetch_all(Statement::new(sql).bind(micros(now)).bind(limit))
             .await?;
         rows.iter()
             .map(|row| Ok((row.parsed("tenant_id")?, case(row)?)))
@@ -497,16 +503,18 @@ impl Tx {
         id: CaseId,
         alert: AlertId,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE cases SET breach_alert_id = $3 WHERE tenant_id = $1 AND id = $2 \
+        let done = self
+            .execute(
+                Statement::new(
+                    "UPDATE cases SET breach_alert_id = $3 WHERE tenant_id = $1 AND id = $2 \
              AND breach_alert_id IS NULL",
-        )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .bind(alert.to_string())
-        .execute(self.conn().await?)
-        .await?;
-        Ok(done.rows_affected() == 1)
+                )
+                .bind(tenant.to_string())
+                .bind(id.to_string())
+                .bind(alert.to_string()),
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     /// Adds a playbook version numbered one past the newest; `active` retires the active one.

@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use sqlx::any::AnyRow;
 use tollgate_core::{
     CreditNoteId, Currency, CustomerId, DisputeId, InvoiceId, Money, PaymentId, RefundId,
     SubscriptionId, TenantId,
@@ -21,6 +20,7 @@ use crate::{
     page::{Page, PageRequest},
     row::{RowExt, micros},
     sql::{Params, rows_per_statement},
+    statement::{Row, Statement},
 };
 
 const INVOICE_COLUMNS: &str = "i.id, i.customer_id, i.number, i.currency, i.total_minor, \
@@ -171,11 +171,11 @@ fn minor(money: Money) -> Result<i64> {
         .map_err(|e| StoreError::Conflict(format!("amount {money}: {e}")))
 }
 
-fn money(row: &AnyRow, col: &str, currency: Currency) -> Result<Money> {
+fn money(row: &Row, col: &str, currency: Currency) -> Result<Money> {
     Ok(Money::from_minor(row.int(col)?, currency))
 }
 
-fn invoice_row(row: &AnyRow, lines: Vec<InvoiceLine>) -> Result<InvoiceRow> {
+fn invoice_row(row: &Row, lines: Vec<InvoiceLine>) -> Result<InvoiceRow> {
     let currency: Currency = row.parsed("currency")?;
     let id: InvoiceId = row.parsed("id")?;
     let void = match row.opt_at("voided_at")? {
@@ -202,7 +202,7 @@ fn invoice_row(row: &AnyRow, lines: Vec<InvoiceLine>) -> Result<InvoiceRow> {
     })
 }
 
-fn payment_row(row: &AnyRow, allocations: Vec<AllocationRequest>) -> Result<Payment> {
+fn payment_row(row: &Row, allocations: Vec<AllocationRequest>) -> Result<Payment> {
     let currency: Currency = row.parsed("currency")?;
     Ok(Payment {
         id: row.parsed("id")?,
@@ -255,7 +255,7 @@ impl Tx {
         tail: &str,
         tenant: TenantId,
         ids: &[impl ToString],
-    ) -> Result<Vec<AnyRow>> {
+    ) -> Result<Vec<Row>> {
         let mut ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -267,11 +267,11 @@ impl Tx {
                 p.next(),
                 p.list(chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            let mut query = Statement::new(sql).bind(tenant.to_string());
             for id in chunk {
                 query = query.bind(id);
             }
-            rows.extend(query.fetch_all(self.conn().await?).await?);
+            rows.extend(self.fetch_all(query).await?);
         }
         Ok(rows)
     }
@@ -294,7 +294,7 @@ impl Tx {
                  open_minor, issued_at, due_at, created_at) VALUES {}",
                 Params::new(self.dialect).rows(chunk.len(), 10)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = Statement::new(sql);
             for invoice in chunk {
                 let total = minor(invoice.total)?;
                 query = query
@@ -309,10 +309,7 @@ impl Tx {
                     .bind(micros(invoice.due_at))
                     .bind(created);
             }
-            query
-                .execute(self.conn().await?)
-                .await
-                .map_err(|e| StoreError::unique(e, UNIQUE))?;
+            self.execute(query).await.map_err(|e| e.unique(UNIQUE))?;
         }
         let lines: Vec<(InvoiceId, i64, &InvoiceLine)> = invoices
             .iter()
@@ -332,7 +329,7 @@ impl Tx {
                  quantity, amount_minor) VALUES {}",
                 Params::new(self.dialect).rows(chunk.len(), 6)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = Statement::new(sql);
             for (invoice, position, line) in chunk {
                 query = query
                     .bind(invoice.to_string())
@@ -342,7 +339,7 @@ impl Tx {
                     .bind(line.quantity.to_string())
                     .bind(minor(line.amount)?);
             }
-            query.execute(self.conn().await?).await?;
+            self.execute(query).await?;
         }
         let accounts: Vec<AccountKey> = invoices
             .iter()
@@ -365,7 +362,7 @@ impl Tx {
                  created_at) VALUES {}",
                 Params::new(self.dialect).rows(chunk.len(), 7)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = Statement::new(sql);
             for (invoice, seq) in chunk {
                 query = query
                     .bind(&t)
@@ -376,7 +373,7 @@ impl Tx {
                     .bind(invoice.id.to_string())
                     .bind(created);
             }
-            query.execute(self.conn().await?).await?;
+            self.execute(query).await?;
         }
         Ok(())
     }
@@ -398,11 +395,11 @@ impl Tx {
                  GROUP BY customer_id, currency",
                 filter.sql(self.dialect, "tenant_id", "customer_id", "currency")
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = Statement::new(sql);
             for value in &filter.values {
                 query = query.bind(value);
             }
-            for row in query.fetch_all(self.conn().await?).await? {
+            for row in self.fetch_all(query).await? {
                 last.insert(
                     (row.parsed("customer_id")?, row.parsed("currency")?),
                     row.int("seq")?,
@@ -415,10 +412,12 @@ impl Tx {
     pub async fn invoice(&mut self, tenant: TenantId, id: InvoiceId) -> Result<InvoiceRow> {
         let sql =
             format!("SELECT {INVOICE_COLUMNS} {INVOICE_FROM} WHERE i.tenant_id = $1 AND i.id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.conn().await?)
+        let row = self
+            .fetch_optional(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(id.to_string()),
+            )
             .await?
             .ok_or(StoreError::NotFound)?;
         let mut found = self.with_lines(&[row]).await?;
@@ -443,11 +442,11 @@ impl Tx {
                 "SELECT {INVOICE_COLUMNS} {INVOICE_FROM} \
                  WHERE i.tenant_id = $1 AND i.number IN ({placeholders})"
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            let mut query = Statement::new(sql).bind(tenant.to_string());
             for number in chunk {
                 query = query.bind(*number);
             }
-            let rows = query.fetch_all(self.conn().await?).await?;
+            let rows = self.fetch_all(query).await?;
             for invoice in self.with_lines(&rows).await? {
                 found.insert(invoice.invoice.number.clone(), invoice);
             }
@@ -484,17 +483,19 @@ impl Tx {
             "SELECT {INVOICE_COLUMNS} {INVOICE_FROM} WHERE i.tenant_id = $1 AND i.id > $2 \
              AND ($3 = '' OR i.customer_id = $3){status} ORDER BY i.id LIMIT $4"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(
-                filter
-                    .customer_id
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(
+                        filter
+                            .customer_id
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
+                    )
+                    .bind(page.fetch_limit()),
             )
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
             .await?;
         let invoices = self.with_lines(&rows).await?;
         Ok(Page::from_rows(invoices, page, |i| {
@@ -503,7 +504,7 @@ impl Tx {
     }
 
     /// Invoice rows (selected with `INVOICE_COLUMNS`) with their lines, in the rows' order.
-    async fn with_lines(&mut self, rows: &[AnyRow]) -> Result<Vec<InvoiceRow>> {
+    async fn with_lines(&mut self, rows: &[Row]) -> Result<Vec<InvoiceRow>> {
         let keys = rows
             .iter()
             .map(|r| {
@@ -535,11 +536,11 @@ impl Tx {
                  FROM invoice_lines WHERE invoice_id IN ({}) ORDER BY invoice_id, position",
                 Params::new(self.dialect).list(chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = Statement::new(sql);
             for (id, _) in chunk {
                 query = query.bind(id.to_string());
             }
-            for row in query.fetch_all(self.conn().await?).await? {
+            for row in self.fetch_all(query).await? {
                 let invoice_id: InvoiceId = row.parsed("invoice_id")?;
                 let currency = currencies.get(&invoice_id).copied().ok_or_else(|| {
                     StoreError::Corrupt(format!("a line of {invoice_id}, which was not asked for"))
@@ -568,16 +569,17 @@ impl Tx {
         void: &InvoiceVoid,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO invoice_voids (invoice_id, tenant_id, reason, voided_at, created_at) \
+        self.execute(
+            Statement::new(
+                "INSERT INTO invoice_voids (invoice_id, tenant_id, reason, voided_at, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(invoice.id.to_string())
+            .bind(tenant.to_string())
+            .bind(&void.reason)
+            .bind(micros(void.voided_at))
+            .bind(micros(at)),
         )
-        .bind(invoice.id.to_string())
-        .bind(tenant.to_string())
-        .bind(&void.reason)
-        .bind(micros(void.voided_at))
-        .bind(micros(at))
-        .execute(self.conn().await?)
         .await?;
         self.log_fact(
             tenant,
@@ -599,10 +601,8 @@ impl Tx {
         note: &CreditNote,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO credit_notes (id, tenant_id, invoice_id, amount_minor, currency, reason, \
-             issued_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
+        self.execute(Statement::new("INSERT INTO credit_notes (id, tenant_id, invoice_id, amount_minor, currency, reason, \
+             issued_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",)
         .bind(note.id.to_string())
         .bind(tenant.to_string())
         .bind(note.invoice_id.to_string())
@@ -610,8 +610,7 @@ impl Tx {
         .bind(note.amount.currency.to_string())
         .bind(&note.reason)
         .bind(micros(note.issued_at))
-        .bind(micros(at))
-        .execute(self.conn().await?)
+        .bind(micros(at)))
         .await?;
         self.log_fact(
             tenant,
@@ -632,38 +631,36 @@ impl Tx {
         payment: &Payment,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO payments (id, tenant_id, customer_id, amount_minor, currency, status, \
+        self.execute(
+            Statement::new(
+                "INSERT INTO payments (id, tenant_id, customer_id, amount_minor, currency, status, \
              received_at, created_at, method, failure_code, external_ref) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(payment.id.to_string())
+            .bind(tenant.to_string())
+            .bind(payment.customer_id.to_string())
+            .bind(minor(payment.amount)?)
+            .bind(payment.amount.currency.to_string())
+            .bind(payment.status.as_str())
+            .bind(micros(payment.received_at))
+            .bind(micros(at))
+            .bind(payment.method.as_str())
+            .bind(payment.failure_code.clone())
+            .bind(payment.external_ref.clone()),
         )
-        .bind(payment.id.to_string())
-        .bind(tenant.to_string())
-        .bind(payment.customer_id.to_string())
-        .bind(minor(payment.amount)?)
-        .bind(payment.amount.currency.to_string())
-        .bind(payment.status.as_str())
-        .bind(micros(payment.received_at))
-        .bind(micros(at))
-        .bind(payment.method.as_str())
-        .bind(payment.failure_code.clone())
-        .bind(payment.external_ref.clone())
-        .execute(self.conn().await?)
         .await
-        .map_err(|e| StoreError::unique(e, UNIQUE))?;
+        .map_err(|e| e.unique(UNIQUE))?;
         let currency = payment.amount.currency;
         for (position, request) in payment.allocations.iter().enumerate() {
             let amount = Money::new(request.amount, currency)
                 .map_err(|e| StoreError::Conflict(e.to_string()))?;
-            sqlx::query(
-                "INSERT INTO payment_allocations (payment_id, position, invoice_id, amount_minor) \
-                 VALUES ($1, $2, $3, $4)",
-            )
+            self.execute(Statement::new("INSERT INTO payment_allocations (payment_id, position, invoice_id, amount_minor) \
+                 VALUES ($1, $2, $3, $4)",)
             .bind(payment.id.to_string())
             .bind(i64::try_from(position).unwrap_or(i64::MAX))
             .bind(request.invoice_id.to_string())
-            .bind(minor(amount)?)
-            .execute(self.conn().await?)
+            .bind(minor(amount)?))
             .await?;
         }
         self.log_fact(
@@ -681,19 +678,18 @@ impl Tx {
     pub async fn payment(&mut self, tenant: TenantId, id: PaymentId) -> Result<Payment> {
         let sql =
             format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id = $1 AND id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.conn().await?)
+        let row = self
+            .fetch_optional(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(id.to_string()),
+            )
             .await?
             .ok_or(StoreError::NotFound)?;
         let currency: Currency = row.parsed("currency")?;
-        let allocations = sqlx::query(
-            "SELECT invoice_id, amount_minor FROM payment_allocations WHERE payment_id = $1 \
-             ORDER BY position",
-        )
-        .bind(id.to_string())
-        .fetch_all(self.conn().await?)
+        let allocations = self.fetch_all(Statement::new("SELECT invoice_id, amount_minor FROM payment_allocations WHERE payment_id = $1 \
+             ORDER BY position",)
+        .bind(id.to_string()))
         .await?
         .iter()
         .map(|r| {
@@ -716,19 +712,20 @@ impl Tx {
         reason: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO refunds (id, tenant_id, payment_id, amount_minor, currency, reason, \
+        self.execute(
+            Statement::new(
+                "INSERT INTO refunds (id, tenant_id, payment_id, amount_minor, currency, reason, \
              refunded_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id.to_string())
+            .bind(tenant.to_string())
+            .bind(refund.payment_id.to_string())
+            .bind(minor(refund.amount)?)
+            .bind(refund.amount.currency.to_string())
+            .bind(reason.map(str::to_owned))
+            .bind(micros(refund.refunded_at))
+            .bind(micros(at)),
         )
-        .bind(id.to_string())
-        .bind(tenant.to_string())
-        .bind(refund.payment_id.to_string())
-        .bind(minor(refund.amount)?)
-        .bind(refund.amount.currency.to_string())
-        .bind(reason.map(str::to_owned))
-        .bind(micros(refund.refunded_at))
-        .bind(micros(at))
-        .execute(self.conn().await?)
         .await?;
         self.log_fact(
             tenant,
@@ -761,22 +758,23 @@ impl Tx {
                 at,
             )
             .await?;
-        sqlx::query(
-            "INSERT INTO chargebacks (id, seq, tenant_id, payment_id, amount_minor, currency, \
+        self.execute(
+            Statement::new(
+                "INSERT INTO chargebacks (id, seq, tenant_id, payment_id, amount_minor, currency, \
              reason, status, updated_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(chargeback.id.to_string())
+            .bind(seq)
+            .bind(tenant.to_string())
+            .bind(chargeback.payment_id.to_string())
+            .bind(minor(chargeback.amount)?)
+            .bind(currency.to_string())
+            .bind(&chargeback.reason)
+            .bind(chargeback.status.as_str())
+            .bind(micros(chargeback.updated_at))
+            .bind(micros(at)),
         )
-        .bind(chargeback.id.to_string())
-        .bind(seq)
-        .bind(tenant.to_string())
-        .bind(chargeback.payment_id.to_string())
-        .bind(minor(chargeback.amount)?)
-        .bind(currency.to_string())
-        .bind(&chargeback.reason)
-        .bind(chargeback.status.as_str())
-        .bind(micros(chargeback.updated_at))
-        .bind(micros(at))
-        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -792,28 +790,31 @@ impl Tx {
         ref_id: &str,
         at: DateTime<Utc>,
     ) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) AS seq FROM account_facts \
+        let row = self
+            .fetch_one(
+                Statement::new(
+                    "SELECT COALESCE(MAX(seq), 0) AS seq FROM account_facts \
              WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3",
-        )
-        .bind(tenant.to_string())
-        .bind(customer.to_string())
-        .bind(currency.to_string())
-        .fetch_one(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(customer.to_string())
+                .bind(currency.to_string()),
+            )
+            .await?;
         let seq = row.int("seq")? + 1;
-        sqlx::query(
-            "INSERT INTO account_facts (tenant_id, customer_id, currency, seq, kind, ref_id, \
+        self.execute(
+            Statement::new(
+                "INSERT INTO account_facts (tenant_id, customer_id, currency, seq, kind, ref_id, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(tenant.to_string())
+            .bind(customer.to_string())
+            .bind(currency.to_string())
+            .bind(seq)
+            .bind(kind.as_str())
+            .bind(ref_id)
+            .bind(micros(at)),
         )
-        .bind(tenant.to_string())
-        .bind(customer.to_string())
-        .bind(currency.to_string())
-        .bind(seq)
-        .bind(kind.as_str())
-        .bind(ref_id)
-        .bind(micros(at))
-        .execute(self.conn().await?)
         .await?;
         Ok(seq)
     }
@@ -824,13 +825,10 @@ impl Tx {
         tenant: TenantId,
         customer: CustomerId,
     ) -> Result<Vec<Currency>> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT currency FROM account_facts WHERE tenant_id = $1 AND customer_id = $2 \
-             ORDER BY currency",
-        )
+        let rows = self.fetch_all(Statement::new("SELECT DISTINCT currency FROM account_facts WHERE tenant_id = $1 AND customer_id = $2 \
+             ORDER BY currency",)
         .bind(tenant.to_string())
-        .bind(customer.to_string())
-        .fetch_all(self.conn().await?)
+        .bind(customer.to_string()))
         .await?;
         rows.iter().map(|r| r.parsed("currency")).collect()
     }
@@ -1083,16 +1081,12 @@ impl Tx {
     }
 
     /// Runs `sql`, whose placeholders are `filter`'s.
-    async fn fetch_filtered(
-        &mut self,
-        sql: String,
-        filter: &AccountsFilter,
-    ) -> Result<Vec<AnyRow>> {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    async fn fetch_filtered(&mut self, sql: String, filter: &AccountsFilter) -> Result<Vec<Row>> {
+        let mut query = Statement::new(sql);
         for value in &filter.values {
             query = query.bind(value);
         }
-        Ok(query.fetch_all(self.conn().await?).await?)
+        self.fetch_all(query).await
     }
 
     /// Stores what `account` leaves open on each of its invoices, writing only the invoices
@@ -1144,12 +1138,15 @@ impl Tx {
         changed.sort_unstable();
         let t = tenant.to_string();
         for (id, open) in changed {
-            sqlx::query("UPDATE invoices SET open_minor = $3 WHERE tenant_id = $1 AND id = $2")
+            self.execute(
+                Statement::new(
+                    "UPDATE invoices SET open_minor = $3 WHERE tenant_id = $1 AND id = $2",
+                )
                 .bind(&t)
                 .bind(id.to_string())
-                .bind(open)
-                .execute(self.conn().await?)
-                .await?;
+                .bind(open),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -1268,7 +1265,7 @@ impl Tx {
              GROUP BY {group} ORDER BY {order}{}",
             if limit.is_some() { " LIMIT $7" } else { "" }
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut query = Statement::new(sql)
             .bind(tenant.to_string())
             .bind(current)
             .bind(days_30)
@@ -1278,7 +1275,7 @@ impl Tx {
         if let Some(limit) = limit {
             query = query.bind(limit);
         }
-        let rows = query.fetch_all(self.conn().await?).await?;
+        let rows = self.fetch_all(query).await?;
         rows.iter()
             .map(|r| {
                 let currency: Currency = r.parsed("currency")?;

@@ -7,10 +7,10 @@ use tollgate_core::{
 
 use crate::{
     Result, StoreError, Tx,
-    batch::Write,
     page::{Page, PageRequest},
     row::{RowExt, micros, to_json},
     sql::{Params, rows_per_statement},
+    statement::{Row, Statement},
 };
 
 const COLUMNS: &str = "id, external_id, legal_name, company_domain, country, email, phone, \
@@ -92,7 +92,7 @@ pub struct CustomerFilter {
     pub external_id: Option<String>,
 }
 
-fn customer(row: &sqlx::any::AnyRow) -> Result<Customer> {
+fn customer(row: &Row) -> Result<Customer> {
     Ok(Customer {
         id: row.parsed("id")?,
         external_id: row.text("external_id")?,
@@ -147,7 +147,7 @@ impl Tx {
             Params::new(self.dialect).rows(1, 14)
         );
         self.write(
-            Write::new(sql)
+            Statement::new(sql)
                 .bind(tenant.to_string())
                 .bind(customer.id.to_string())
                 .bind(&customer.external_id)
@@ -187,11 +187,11 @@ impl Tx {
                 p.next(),
                 p.list(chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            let mut query = Statement::new(sql).bind(tenant.to_string());
             for id in chunk {
                 query = query.bind(id.to_string());
             }
-            for row in query.fetch_all(self.conn().await?).await? {
+            for row in self.fetch_all(query).await? {
                 found.push(customer(&row)?);
             }
         }
@@ -231,15 +231,17 @@ impl Tx {
              AND ($5 = '' OR country = $5) AND ($6 = '' OR external_id = $6) \
              ORDER BY id LIMIT $7"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(filter.status.map_or("", |s| s.as_str()))
-            .bind(filter.trust_tier.map_or("", |t| t.as_str()))
-            .bind(filter.country.map(|c| c.to_string()).unwrap_or_default())
-            .bind(filter.external_id.clone().unwrap_or_default())
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(filter.status.map_or("", |s| s.as_str()))
+                    .bind(filter.trust_tier.map_or("", |t| t.as_str()))
+                    .bind(filter.country.map(|c| c.to_string()).unwrap_or_default())
+                    .bind(filter.external_id.clone().unwrap_or_default())
+                    .bind(page.fetch_limit()),
+            )
             .await?;
         let customers = rows.iter().map(customer).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(customers, page, |c| c.id.to_string()))
@@ -257,11 +259,9 @@ impl Tx {
         let mut after = before.clone();
         patch.apply(&mut after);
         after.updated_at = at;
-        sqlx::query(
-            "UPDATE customers SET legal_name = $3, company_domain = $4, email = $5, phone = $6, \
+        self.execute(Statement::new("UPDATE customers SET legal_name = $3, company_domain = $4, email = $5, phone = $6, \
              billing_address = $7, status = $8, trust_tier = $9, terms = $10, updated_at = $11 \
-             WHERE tenant_id = $1 AND id = $2",
-        )
+             WHERE tenant_id = $1 AND id = $2",)
         .bind(tenant.to_string())
         .bind(id.to_string())
         .bind(&after.legal_name)
@@ -272,8 +272,7 @@ impl Tx {
         .bind(after.status.as_str())
         .bind(after.trust_tier.as_str())
         .bind(to_json(&after.terms))
-        .bind(micros(at))
-        .execute(self.conn().await?)
+        .bind(micros(at)))
         .await?;
         Ok((before, after))
     }

@@ -6,11 +6,11 @@ use tollgate_core::{CustomerId, DecisionId, TenantId};
 
 use crate::{
     Result, Tx,
-    batch::Write,
     lookup::Lookup,
     page::{Page, PageRequest},
     row::{RowExt, micros},
     sql::Params,
+    statement::{Row, Statement},
 };
 
 /// A decision as stored. JSON columns stay text here; the server owns their shapes.
@@ -51,7 +51,7 @@ pub struct WindowCounts {
 const DECISION_COLUMNS: &str = "id, customer_id, kind, subject_id, verdict, score, policy_version, \
                                 decision, facts, features, shadows, created_at";
 
-fn decision(row: &sqlx::any::AnyRow) -> Result<DecisionRow> {
+fn decision(row: &Row) -> Result<DecisionRow> {
     Ok(DecisionRow {
         id: row.parsed("id")?,
         customer_id: row.parsed("customer_id")?,
@@ -81,7 +81,7 @@ impl Tx {
             Params::new(self.dialect).rows(1, 4)
         );
         self.write(
-            Write::new(sql)
+            Statement::new(sql)
                 .bind(tenant.to_string())
                 .bind(customer.to_string())
                 .bind(facts)
@@ -96,12 +96,15 @@ impl Tx {
         tenant: TenantId,
         customer: CustomerId,
     ) -> Result<Option<String>> {
-        let row =
-            sqlx::query("SELECT facts FROM signups WHERE tenant_id = $1 AND customer_id = $2")
+        let row = self
+            .fetch_optional(
+                Statement::new(
+                    "SELECT facts FROM signups WHERE tenant_id = $1 AND customer_id = $2",
+                )
                 .bind(tenant.to_string())
-                .bind(customer.to_string())
-                .fetch_optional(self.conn().await?)
-                .await?;
+                .bind(customer.to_string()),
+            )
+            .await?;
         row.map(|r| r.text("facts")).transpose()
     }
 
@@ -111,7 +114,7 @@ impl Tx {
             Params::new(self.dialect).rows(1, 13)
         );
         self.write(
-            Write::new(sql)
+            Statement::new(sql)
                 .bind(tenant.to_string())
                 .bind(d.id.to_string())
                 .bind(d.customer_id.to_string())
@@ -147,19 +150,21 @@ impl Tx {
              AND ($3 = '' OR customer_id = $3) AND ($4 = '' OR kind = $4) AND ($5 = '' OR verdict = $5) \
              ORDER BY id LIMIT $6"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(
-                filter
-                    .customer_id
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(
+                        filter
+                            .customer_id
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
+                    )
+                    .bind(filter.kind.clone().unwrap_or_default())
+                    .bind(filter.verdict.clone().unwrap_or_default())
+                    .bind(page.fetch_limit()),
             )
-            .bind(filter.kind.clone().unwrap_or_default())
-            .bind(filter.verdict.clone().unwrap_or_default())
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
             .await?;
         let decisions = rows.iter().map(decision).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(decisions, page, |d| d.id.to_string()))
@@ -179,13 +184,15 @@ impl Tx {
             "SELECT {DECISION_COLUMNS} FROM decisions WHERE tenant_id = $1 AND created_at >= $2 \
              AND created_at < $3 AND id > $4 ORDER BY id LIMIT $5"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(micros(from))
-            .bind(micros(to))
-            .bind(after.map(|a| a.to_string()).unwrap_or_default())
-            .bind(i64::from(limit))
-            .fetch_all(self.conn().await?)
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(micros(from))
+                    .bind(micros(to))
+                    .bind(after.map(|a| a.to_string()).unwrap_or_default())
+                    .bind(i64::from(limit)),
+            )
             .await?;
         rows.iter().map(decision).collect()
     }
@@ -206,7 +213,7 @@ impl Tx {
              ON CONFLICT (tenant_id, kind, value, customer_id) DO NOTHING",
             Params::new(self.dialect).rows(keys.len(), 5)
         );
-        let mut insert = Write::new(sql);
+        let mut insert = Statement::new(sql);
         for (kind, value) in keys {
             insert = insert
                 .bind(tenant.to_string())
@@ -232,7 +239,7 @@ impl Tx {
             "INSERT INTO velocity_events (tenant_id, kind, key, at, amount_minor) VALUES {}",
             Params::new(self.dialect).rows(events.len(), 5)
         );
-        let mut insert = Write::new(sql);
+        let mut insert = Statement::new(sql);
         for (kind, key, amount_minor) in events {
             insert = insert
                 .bind(tenant.to_string())

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::any::AnyRow;
 use tollgate_core::{
     Currency, CustomerId, EpisodeId, Money, SubscriptionId, TenantId,
     collections::{EpisodeState, OpenInvoice, PauseReason, ReasonCode, TransitionKind},
@@ -17,6 +16,7 @@ use crate::{
     Result, StoreError, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros, to_json},
+    statement::{Row, Statement},
 };
 
 #[derive(Debug, Clone)]
@@ -123,11 +123,11 @@ pub struct ScreenBatch {
 const EPISODE_COLUMNS: &str = "id, customer_id, currency, status, policy_version, tier, state, \
                                step, step_action, opened_on, opened_at, updated_at, closed_at";
 
-fn date(row: &AnyRow, col: &str) -> Result<NaiveDate> {
+fn date(row: &Row, col: &str) -> Result<NaiveDate> {
     row.parsed(col)
 }
 
-fn episode(row: &AnyRow) -> Result<EpisodeRow> {
+fn episode(row: &Row) -> Result<EpisodeRow> {
     let status = match row.text("status")?.as_str() {
         "open" => EpisodeStatus::Open,
         "closed" => EpisodeStatus::Closed,
@@ -150,7 +150,7 @@ fn episode(row: &AnyRow) -> Result<EpisodeRow> {
     })
 }
 
-fn policy(row: &AnyRow) -> Result<DunningPolicyRow> {
+fn policy(row: &Row) -> Result<DunningPolicyRow> {
     Ok(DunningPolicyRow {
         version: row.int("version")?,
         document: row.text("document")?,
@@ -160,7 +160,7 @@ fn policy(row: &AnyRow) -> Result<DunningPolicyRow> {
     })
 }
 
-fn pause(row: &AnyRow) -> Result<PauseRow> {
+fn pause(row: &Row) -> Result<PauseRow> {
     Ok(PauseRow {
         id: row.text("id")?,
         episode_id: row.parsed("episode_id")?,
@@ -184,9 +184,7 @@ impl Tx {
         let sql = format!(
             "SELECT {POLICY_COLUMNS} FROM dunning_policies WHERE tenant_id = $1 AND status = 'active'"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .fetch_optional(self.conn().await?)
+        self.fetch_optional(Statement::new(sql).bind(tenant.to_string()))
             .await?
             .as_ref()
             .map(policy)
@@ -201,10 +199,8 @@ impl Tx {
         let sql = format!(
             "SELECT {POLICY_COLUMNS} FROM dunning_policies WHERE tenant_id = $1 AND version = $2"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(version)
-            .fetch_optional(self.conn().await?)
+        let row = self
+            .fetch_optional(Statement::new(sql).bind(tenant.to_string()).bind(version))
             .await?
             .ok_or(StoreError::NotFound)?;
         policy(&row)
@@ -215,9 +211,7 @@ impl Tx {
         let sql = format!(
             "SELECT {POLICY_COLUMNS} FROM dunning_policies WHERE tenant_id = $1 ORDER BY version DESC"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .fetch_all(self.conn().await?)
+        self.fetch_all(Statement::new(sql).bind(tenant.to_string()))
             .await?
             .iter()
             .map(policy)
@@ -229,16 +223,11 @@ impl Tx {
     pub async fn next_dunning_policy_version(&mut self, tenant: TenantId) -> Result<i64> {
         let lock = self.dialect.for_update();
         let sql = format!("SELECT seq FROM audit_heads WHERE tenant_id = $1{lock}");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .fetch_optional(self.conn().await?)
+        self.fetch_optional(Statement::new(sql).bind(tenant.to_string()))
             .await?
             .ok_or(StoreError::NotFound)?;
-        sqlx::query(
-            "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM dunning_policies WHERE tenant_id = $1",
-        )
-        .bind(tenant.to_string())
-        .fetch_one(self.conn().await?)
+        self.fetch_one(Statement::new("SELECT COALESCE(MAX(version), 0) + 1 AS v FROM dunning_policies WHERE tenant_id = $1",)
+        .bind(tenant.to_string()))
         .await?
         .int("v")
     }
@@ -252,22 +241,16 @@ impl Tx {
         created_by: &str,
         at: DateTime<Utc>,
     ) -> Result<DunningPolicyRow> {
-        sqlx::query(
-            "UPDATE dunning_policies SET status = 'inactive' WHERE tenant_id = $1 AND status = 'active'",
-        )
-        .bind(tenant.to_string())
-        .execute(self.conn().await?)
+        self.execute(Statement::new("UPDATE dunning_policies SET status = 'inactive' WHERE tenant_id = $1 AND status = 'active'",)
+        .bind(tenant.to_string()))
         .await?;
-        sqlx::query(
-            "INSERT INTO dunning_policies (tenant_id, version, document, status, created_by, created_at) \
-             VALUES ($1, $2, $3, 'active', $4, $5)",
-        )
+        self.execute(Statement::new("INSERT INTO dunning_policies (tenant_id, version, document, status, created_by, created_at) \
+             VALUES ($1, $2, $3, 'active', $4, $5)",)
         .bind(tenant.to_string())
         .bind(version)
         .bind(document)
         .bind(created_by)
-        .bind(micros(at))
-        .execute(self.conn().await?)
+        .bind(micros(at)))
         .await?;
         self.dunning_policy(tenant, version).await
     }
@@ -284,15 +267,16 @@ impl Tx {
             "SELECT {EPISODE_COLUMNS} FROM dunning_episodes WHERE tenant_id = $1 \
              AND customer_id = $2 AND currency = $3 AND status = 'open'{lock}"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(customer.to_string())
-            .bind(currency.to_string())
-            .fetch_optional(self.conn().await?)
-            .await?
-            .as_ref()
-            .map(episode)
-            .transpose()
+        self.fetch_optional(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(customer.to_string())
+                .bind(currency.to_string()),
+        )
+        .await?
+        .as_ref()
+        .map(episode)
+        .transpose()
     }
 
     pub async fn episode(&mut self, tenant: TenantId, id: EpisodeId) -> Result<EpisodeRow> {
@@ -312,14 +296,15 @@ impl Tx {
             "SELECT {EPISODE_COLUMNS} FROM dunning_episodes WHERE tenant_id = $1 \
              AND customer_id = $2 AND status = 'open' ORDER BY currency"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(customer.to_string())
-            .fetch_all(self.conn().await?)
-            .await?
-            .iter()
-            .map(episode)
-            .collect()
+        self.fetch_all(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(customer.to_string()),
+        )
+        .await?
+        .iter()
+        .map(episode)
+        .collect()
     }
 
     /// Opens an episode; a second open episode for the same customer and currency is a unique
@@ -329,43 +314,45 @@ impl Tx {
             "INSERT INTO dunning_episodes (tenant_id, {EPISODE_COLUMNS}, paused_until) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(row.id.to_string())
-            .bind(row.customer_id.to_string())
-            .bind(row.currency.to_string())
-            .bind(row.status.as_str())
-            .bind(row.policy_version)
-            .bind(row.tier.as_str())
-            .bind(to_json(&row.state))
-            .bind(row.step)
-            .bind(row.step_action.clone())
-            .bind(row.opened_on.to_string())
-            .bind(micros(row.opened_at))
-            .bind(micros(row.updated_at))
-            .bind(row.closed_at.map(micros))
-            .bind(row.state.pause.map(|p| p.until.to_string()))
-            .execute(self.conn().await?)
-            .await?;
+        self.execute(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(row.id.to_string())
+                .bind(row.customer_id.to_string())
+                .bind(row.currency.to_string())
+                .bind(row.status.as_str())
+                .bind(row.policy_version)
+                .bind(row.tier.as_str())
+                .bind(to_json(&row.state))
+                .bind(row.step)
+                .bind(row.step_action.clone())
+                .bind(row.opened_on.to_string())
+                .bind(micros(row.opened_at))
+                .bind(micros(row.updated_at))
+                .bind(row.closed_at.map(micros))
+                .bind(row.state.pause.map(|p| p.until.to_string())),
+        )
+        .await?;
         Ok(())
     }
 
     /// Saves the episode's state and the columns derived from it.
     pub async fn update_episode(&mut self, tenant: TenantId, row: &EpisodeRow) -> Result<()> {
-        sqlx::query(
-            "UPDATE dunning_episodes SET status = $3, state = $4, step = $5, step_action = $6, \
+        self.execute(
+            Statement::new(
+                "UPDATE dunning_episodes SET status = $3, state = $4, step = $5, step_action = $6, \
              paused_until = $7, updated_at = $8, closed_at = $9 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.to_string())
+            .bind(row.id.to_string())
+            .bind(row.status.as_str())
+            .bind(to_json(&row.state))
+            .bind(row.step)
+            .bind(row.step_action.clone())
+            .bind(row.state.pause.map(|p| p.until.to_string()))
+            .bind(micros(row.updated_at))
+            .bind(row.closed_at.map(micros)),
         )
-        .bind(tenant.to_string())
-        .bind(row.id.to_string())
-        .bind(row.status.as_str())
-        .bind(to_json(&row.state))
-        .bind(row.step)
-        .bind(row.step_action.clone())
-        .bind(row.state.pause.map(|p| p.until.to_string()))
-        .bind(micros(row.updated_at))
-        .bind(row.closed_at.map(micros))
-        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -381,19 +368,21 @@ impl Tx {
              AND ($3 = '' OR status = $3) AND ($4 = -2 OR step = $4) \
              AND ($5 = '' OR customer_id = $5) ORDER BY id LIMIT $6"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(filter.status.map_or("", |s| s.as_str()))
-            .bind(filter.step.unwrap_or(-2))
-            .bind(
-                filter
-                    .customer_id
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(filter.status.map_or("", |s| s.as_str()))
+                    .bind(filter.step.unwrap_or(-2))
+                    .bind(
+                        filter
+                            .customer_id
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
+                    )
+                    .bind(page.fetch_limit()),
             )
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
             .await?;
         let episodes = rows.iter().map(episode).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(episodes, page, |e| e.id.to_string()))
@@ -406,11 +395,9 @@ impl Tx {
         episode: EpisodeId,
         step: &StepRow,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO dunning_steps (episode_id, step_key, tenant_id, seq, step, kind, outcome, \
+        self.execute(Statement::new("INSERT INTO dunning_steps (episode_id, step_key, tenant_id, seq, step, kind, outcome, \
              on_date, reasons, message, subscription_ids, note, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",)
         .bind(episode.to_string())
         .bind(step.key())
         .bind(tenant.to_string())
@@ -423,8 +410,7 @@ impl Tx {
         .bind(&step.message)
         .bind(to_json(&step.subscription_ids))
         .bind(step.note.clone())
-        .bind(micros(step.created_at))
-        .execute(self.conn().await?)
+        .bind(micros(step.created_at)))
         .await?;
         Ok(())
     }
@@ -435,13 +421,10 @@ impl Tx {
         tenant: TenantId,
         episode: EpisodeId,
     ) -> Result<Vec<StepRow>> {
-        sqlx::query(
-            "SELECT seq, step, kind, outcome, on_date, reasons, message, subscription_ids, note, \
-             created_at FROM dunning_steps WHERE tenant_id = $1 AND episode_id = $2 ORDER BY seq",
-        )
+        self.fetch_all(Statement::new("SELECT seq, step, kind, outcome, on_date, reasons, message, subscription_ids, note, \
+             created_at FROM dunning_steps WHERE tenant_id = $1 AND episode_id = $2 ORDER BY seq",)
         .bind(tenant.to_string())
-        .bind(episode.to_string())
-        .fetch_all(self.conn().await?)
+        .bind(episode.to_string()))
         .await?
         .iter()
         .map(|r| {
@@ -463,11 +446,12 @@ impl Tx {
 
     /// The next `seq` of the episode's steps.
     pub async fn next_step_seq(&mut self, episode: EpisodeId) -> Result<i64> {
-        sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM dunning_steps WHERE episode_id = $1",
+        self.fetch_one(
+            Statement::new(
+                "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM dunning_steps WHERE episode_id = $1",
+            )
+            .bind(episode.to_string()),
         )
-        .bind(episode.to_string())
-        .fetch_one(self.conn().await?)
         .await?
         .int("n")
     }
@@ -480,15 +464,12 @@ impl Tx {
         subscription: SubscriptionId,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO dunning_suspensions (episode_id, subscription_id, tenant_id, suspended_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (episode_id, subscription_id) DO NOTHING",
-        )
+        self.execute(Statement::new("INSERT INTO dunning_suspensions (episode_id, subscription_id, tenant_id, suspended_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (episode_id, subscription_id) DO NOTHING",)
         .bind(episode.to_string())
         .bind(subscription.to_string())
         .bind(tenant.to_string())
-        .bind(micros(at))
-        .execute(self.conn().await?)
+        .bind(micros(at)))
         .await?;
         Ok(())
     }
@@ -499,13 +480,14 @@ impl Tx {
         tenant: TenantId,
         episode: EpisodeId,
     ) -> Result<Vec<SubscriptionId>> {
-        sqlx::query(
-            "SELECT subscription_id FROM dunning_suspensions WHERE tenant_id = $1 \
+        self.fetch_all(
+            Statement::new(
+                "SELECT subscription_id FROM dunning_suspensions WHERE tenant_id = $1 \
              AND episode_id = $2 AND released_at IS NULL ORDER BY subscription_id",
+            )
+            .bind(tenant.to_string())
+            .bind(episode.to_string()),
         )
-        .bind(tenant.to_string())
-        .bind(episode.to_string())
-        .fetch_all(self.conn().await?)
         .await?
         .iter()
         .map(|r| r.parsed("subscription_id"))
@@ -520,14 +502,15 @@ impl Tx {
         at: DateTime<Utc>,
     ) -> Result<Vec<SubscriptionId>> {
         let held = self.held_suspensions(tenant, episode).await?;
-        sqlx::query(
-            "UPDATE dunning_suspensions SET released_at = $3 WHERE tenant_id = $1 \
+        self.execute(
+            Statement::new(
+                "UPDATE dunning_suspensions SET released_at = $3 WHERE tenant_id = $1 \
              AND episode_id = $2 AND released_at IS NULL",
+            )
+            .bind(tenant.to_string())
+            .bind(episode.to_string())
+            .bind(micros(at)),
         )
-        .bind(tenant.to_string())
-        .bind(episode.to_string())
-        .bind(micros(at))
-        .execute(self.conn().await?)
         .await?;
         Ok(held)
     }
@@ -539,33 +522,36 @@ impl Tx {
         subscription: SubscriptionId,
         except: EpisodeId,
     ) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM dunning_suspensions s JOIN dunning_episodes e \
+        let row = self
+            .fetch_one(
+                Statement::new(
+                    "SELECT COUNT(*) AS n FROM dunning_suspensions s JOIN dunning_episodes e \
              ON e.id = s.episode_id WHERE s.tenant_id = $1 AND s.subscription_id = $2 \
              AND s.episode_id <> $3 AND s.released_at IS NULL AND e.status = 'open'",
-        )
-        .bind(tenant.to_string())
-        .bind(subscription.to_string())
-        .bind(except.to_string())
-        .fetch_one(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(subscription.to_string())
+                .bind(except.to_string()),
+            )
+            .await?;
         Ok(row.int("n")? > 0)
     }
 
     pub async fn insert_pause(&mut self, tenant: TenantId, pause: &PauseRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO dunning_pauses (id, tenant_id, episode_id, reason, until_date, note, \
+        self.execute(
+            Statement::new(
+                "INSERT INTO dunning_pauses (id, tenant_id, episode_id, reason, until_date, note, \
              created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&pause.id)
+            .bind(tenant.to_string())
+            .bind(pause.episode_id.to_string())
+            .bind(pause.reason.as_str())
+            .bind(pause.until.to_string())
+            .bind(pause.note.clone())
+            .bind(&pause.created_by)
+            .bind(micros(pause.created_at)),
         )
-        .bind(&pause.id)
-        .bind(tenant.to_string())
-        .bind(pause.episode_id.to_string())
-        .bind(pause.reason.as_str())
-        .bind(pause.until.to_string())
-        .bind(pause.note.clone())
-        .bind(&pause.created_by)
-        .bind(micros(pause.created_at))
-        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -578,29 +564,26 @@ impl Tx {
         by: &str,
         at: DateTime<Utc>,
     ) -> Result<u64> {
-        Ok(sqlx::query(
-            "UPDATE dunning_pauses SET ended_by = $3, ended_at = $4 WHERE tenant_id = $1 \
+        self.execute(
+            Statement::new(
+                "UPDATE dunning_pauses SET ended_by = $3, ended_at = $4 WHERE tenant_id = $1 \
              AND episode_id = $2 AND ended_at IS NULL",
+            )
+            .bind(tenant.to_string())
+            .bind(episode.to_string())
+            .bind(by)
+            .bind(micros(at)),
         )
-        .bind(tenant.to_string())
-        .bind(episode.to_string())
-        .bind(by)
-        .bind(micros(at))
-        .execute(self.conn().await?)
-        .await?
-        .rows_affected())
+        .await
     }
 
     /// The episode's pauses, oldest first.
     pub async fn pauses(&mut self, tenant: TenantId, episode: EpisodeId) -> Result<Vec<PauseRow>> {
-        sqlx::query(
-            "SELECT id, episode_id, reason, until_date, note, created_by, created_at, ended_by, \
+        self.fetch_all(Statement::new("SELECT id, episode_id, reason, until_date, note, created_by, created_at, ended_by, \
              ended_at FROM dunning_pauses WHERE tenant_id = $1 AND episode_id = $2 \
-             ORDER BY created_at, id",
-        )
+             ORDER BY created_at, id",)
         .bind(tenant.to_string())
-        .bind(episode.to_string())
-        .fetch_all(self.conn().await?)
+        .bind(episode.to_string()))
         .await?
         .iter()
         .map(pause)
@@ -617,17 +600,19 @@ impl Tx {
         tenant: TenantId,
         due_before: DateTime<Utc>,
     ) -> Result<Vec<CustomerId>> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT customer_id FROM invoices \
+        let rows = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT DISTINCT customer_id FROM invoices \
                WHERE tenant_id || '' = $1 AND open_minor > 0 AND due_at < $2 \
              UNION SELECT customer_id FROM dunning_episodes \
                WHERE tenant_id = $1 AND status = 'open' \
              ORDER BY customer_id",
-        )
-        .bind(tenant.to_string())
-        .bind(micros(due_before))
-        .fetch_all(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(micros(due_before)),
+            )
+            .await?;
         rows.iter().map(|r| r.parsed("customer_id")).collect()
     }
 
@@ -646,7 +631,7 @@ impl Tx {
             .collect::<Vec<_>>()
             .join(", ");
         let bind = |sql: String| {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            let mut query = Statement::new(sql).bind(tenant.to_string());
             for id in customers {
                 query = query.bind(id.to_string());
             }
@@ -654,11 +639,10 @@ impl Tx {
         };
         // `+open_minor` keeps SQLite (which plans without statistics) from seeking on the
         // tenant's open invoices (`invoices_open`), every one of them, instead of these customers'.
-        for r in bind(format!(
+        for r in self.fetch_all(bind(format!(
             "SELECT id, number, customer_id, currency, open_minor, issued_at, due_at FROM invoices \
              WHERE tenant_id = $1 AND +open_minor > 0 AND customer_id IN ({list})"
-        ))
-        .fetch_all(self.conn().await?)
+        )))
         .await?
         {
             let currency: Currency = r.parsed("currency")?;
@@ -672,27 +656,28 @@ impl Tx {
                 subscription_ids: Vec::new(),
             });
         }
-        for r in bind(format!(
-            "SELECT id, trust_tier FROM customers WHERE tenant_id = $1 AND id IN ({list})"
-        ))
-        .fetch_all(self.conn().await?)
-        .await?
+        for r in self
+            .fetch_all(bind(format!(
+                "SELECT id, trust_tier FROM customers WHERE tenant_id = $1 AND id IN ({list})"
+            )))
+            .await?
         {
             batch.tiers.insert(r.parsed("id")?, r.parsed("trust_tier")?);
         }
-        batch.episodes = bind(format!(
-            "SELECT {EPISODE_COLUMNS} FROM dunning_episodes WHERE tenant_id = $1 \
+        batch.episodes = self
+            .fetch_all(bind(format!(
+                "SELECT {EPISODE_COLUMNS} FROM dunning_episodes WHERE tenant_id = $1 \
              AND status = 'open' AND customer_id IN ({list})"
-        ))
-        .fetch_all(self.conn().await?)
-        .await?
-        .iter()
-        .map(episode)
-        .collect::<Result<_>>()?;
+            )))
+            .await?
+            .iter()
+            .map(episode)
+            .collect::<Result<_>>()?;
         // Failed attempts count in account-log order since the last succeeded payment, as the
         // core account folds them.
-        for r in bind(format!(
-            "SELECT f.customer_id, f.currency, COUNT(*) AS failed FROM account_facts f \
+        for r in self
+            .fetch_all(bind(format!(
+                "SELECT f.customer_id, f.currency, COUNT(*) AS failed FROM account_facts f \
              JOIN payments p ON p.id = f.ref_id \
              WHERE f.tenant_id = $1 AND f.kind = 'payment' AND p.status = 'failed' \
              AND f.customer_id IN ({list}) \
@@ -701,9 +686,8 @@ impl Tx {
                  AND g.customer_id = f.customer_id AND g.currency = f.currency \
                  AND g.kind = 'payment' AND q.status = 'succeeded'), 0) \
              GROUP BY f.customer_id, f.currency"
-        ))
-        .fetch_all(self.conn().await?)
-        .await?
+            )))
+            .await?
         {
             let failed = u32::try_from(r.int("failed")?).unwrap_or(u32::MAX);
             batch
@@ -724,6 +708,7 @@ pub mod seed {
     use crate::{
         Result, Store,
         row::{micros, to_json},
+        statement::Statement,
     };
 
     /// One seeded customer's invoices: every one open in full.
@@ -777,9 +762,7 @@ pub mod seed {
                          trust_tier, terms, created_at, updated_at) VALUES {}",
                         rows.join(", ")
                     );
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(tx.conn().await?)
-                        .await?;
+                    tx.execute(Statement::new(sql)).await?;
                 }
                 for rows in invoice_rows.chunks(ROWS_PER_STATEMENT) {
                     let invoices = rows
@@ -796,11 +779,10 @@ pub mod seed {
                         })
                         .collect::<Vec<_>>()
                         .join(", ");
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    tx.execute(Statement::new(format!(
                         "INSERT INTO invoices (id, tenant_id, customer_id, number, currency, \
                          total_minor, open_minor, issued_at, due_at, created_at) VALUES {invoices}"
                     )))
-                    .execute(tx.conn().await?)
                     .await?;
                     let lines = rows
                         .iter()
@@ -809,11 +791,10 @@ pub mod seed {
                         })
                         .collect::<Vec<_>>()
                         .join(", ");
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    tx.execute(Statement::new(format!(
                         "INSERT INTO invoice_lines (invoice_id, position, description, \
                          subscription_id, quantity, amount_minor) VALUES {lines}"
                     )))
-                    .execute(tx.conn().await?)
                     .await?;
                 }
                 // The account log numbers each customer's facts from 1 in insertion order.
@@ -830,12 +811,11 @@ pub mod seed {
                     })
                     .collect::<Vec<_>>();
                 for rows in facts.chunks(ROWS_PER_STATEMENT) {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    tx.execute(Statement::new(format!(
                         "INSERT INTO account_facts (tenant_id, customer_id, currency, seq, kind, \
                          ref_id, created_at) VALUES {}",
                         rows.join(", ")
                     )))
-                    .execute(tx.conn().await?)
                     .await?;
                 }
                 tx.commit().await?;

@@ -3,9 +3,9 @@ use tollgate_core::TenantId;
 
 use crate::{
     Result, Store, Tx,
-    batch::Write,
     row::{RowExt, micros},
     sql::Params,
+    statement::Statement,
 };
 
 /// The first response to a POST, kept so a retry with the same `Idempotency-Key` replays it.
@@ -22,7 +22,24 @@ impl Tx {
         tenant: TenantId,
         key: &str,
     ) -> Result<Option<StoredResponse>> {
-        idempotent_response(self.conn().await?, tenant, key).await
+        let row = self
+            .fetch_optional(
+                Statement::new(
+                    "SELECT request_hash, status, body FROM idempotency_keys \
+                     WHERE tenant_id = $1 AND key = $2",
+                )
+                .bind(tenant.to_string())
+                .bind(key),
+            )
+            .await?;
+        row.map(|row| {
+            Ok(StoredResponse {
+                request_hash: row.text("request_hash")?,
+                status: u16::try_from(row.int("status")?).unwrap_or(500),
+                body: row.text("body")?,
+            })
+        })
+        .transpose()
     }
 
     /// Records the response in the same transaction as the change it reports, so a crash can
@@ -43,7 +60,7 @@ impl Tx {
             Params::new(self.dialect).rows(1, 6)
         );
         self.write(
-            Write::new(sql)
+            Statement::new(sql)
                 .bind(tenant.to_string())
                 .bind(key)
                 .bind(&response.request_hash)
@@ -63,31 +80,9 @@ impl Store {
         tenant: TenantId,
         key: &str,
     ) -> Result<Option<StoredResponse>> {
-        idempotent_response(&self.pool, tenant, key).await
+        self.read_latest()
+            .await?
+            .idempotent_response(tenant, key)
+            .await
     }
-}
-
-async fn idempotent_response<'c, E>(
-    executor: E,
-    tenant: TenantId,
-    key: &str,
-) -> Result<Option<StoredResponse>>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
-    let row = sqlx::query(
-        "SELECT request_hash, status, body FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
-    )
-    .bind(tenant.to_string())
-    .bind(key)
-    .fetch_optional(executor)
-    .await?;
-    row.map(|row| {
-        Ok(StoredResponse {
-            request_hash: row.text("request_hash")?,
-            status: u16::try_from(row.int("status")?).unwrap_or(500),
-            body: row.text("body")?,
-        })
-    })
-    .transpose()
 }

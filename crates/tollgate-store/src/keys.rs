@@ -10,6 +10,7 @@ use crate::{
     Result, Store, StoreError, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros},
+    statement::{Row, Statement},
 };
 
 /// Counts calls to [`Tx::revoke_key`] in this process, so whoever caches keys can tell that one
@@ -31,7 +32,7 @@ pub struct NewKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-fn api_key(row: &sqlx::any::AnyRow) -> Result<ApiKey> {
+fn api_key(row: &Row) -> Result<ApiKey> {
     Ok(ApiKey {
         id: row.parsed("id")?,
         tenant_id: row.parsed("tenant_id")?,
@@ -46,10 +47,8 @@ fn api_key(row: &sqlx::any::AnyRow) -> Result<ApiKey> {
 
 impl Tx {
     pub async fn insert_key(&mut self, key: &NewKey) -> Result<ApiKey> {
-        sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, role, prefix, secret_hash, label, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
+        self.execute(Statement::new("INSERT INTO api_keys (id, tenant_id, role, prefix, secret_hash, label, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",)
         .bind(key.id.to_string())
         .bind(key.tenant_id.to_string())
         .bind(key.role.as_str())
@@ -57,8 +56,7 @@ impl Tx {
         .bind(&key.secret_hash)
         .bind(key.label.clone())
         .bind(micros(key.created_at))
-        .bind(key.expires_at.map(micros))
-        .execute(self.conn().await?)
+        .bind(key.expires_at.map(micros)))
         .await?;
         self.key(key.tenant_id, key.id).await
     }
@@ -66,7 +64,12 @@ impl Tx {
     /// Finds the key a secret hashes to, whatever its tenant: authentication happens before a
     /// tenant is known.
     pub async fn key_by_hash(&mut self, secret_hash: &str) -> Result<ApiKey> {
-        key_by_hash(self.conn().await?, secret_hash).await
+        let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1");
+        let row = self
+            .fetch_optional(Statement::new(sql).bind(secret_hash))
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        api_key(&row)
     }
 
     pub async fn key(&mut self, tenant: TenantId, id: KeyId) -> Result<ApiKey> {
@@ -78,9 +81,8 @@ impl Tx {
     /// Looks a key up by id alone; for the operator's CLI.
     pub async fn key_any_tenant(&mut self, id: KeyId) -> Result<ApiKey> {
         let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id.to_string())
-            .fetch_optional(self.conn().await?)
+        let row = self
+            .fetch_optional(Statement::new(sql).bind(id.to_string()))
             .await?
             .ok_or(StoreError::NotFound)?;
         api_key(&row)
@@ -94,11 +96,13 @@ impl Tx {
         let sql = format!(
             "SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(page.fetch_limit()),
+            )
             .await?;
         let keys = rows.iter().map(api_key).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(keys, page, |k| k.id.to_string()))
@@ -111,16 +115,13 @@ impl Tx {
         id: KeyId,
         at: DateTime<Utc>,
     ) -> Result<ApiKey> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND id = $2",
-        )
+        let done = self.execute(Statement::new("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND id = $2",)
         .bind(tenant.to_string())
         .bind(id.to_string())
-        .bind(micros(at))
-        .execute(self.conn().await?)
+        .bind(micros(at)))
         .await?;
         REVOCATIONS.fetch_add(1, Ordering::Relaxed);
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         self.key(tenant, id).await
@@ -131,7 +132,7 @@ impl Store {
     /// [`Tx::key_by_hash`] as a single statement outside any transaction: authentication runs
     /// on every request, and a read transaction would add a `BEGIN` and a `ROLLBACK` to it.
     pub async fn key_by_hash(&self, secret_hash: &str) -> Result<ApiKey> {
-        key_by_hash(&self.pool, secret_hash).await
+        self.read_latest().await?.key_by_hash(secret_hash).await
     }
 
     /// How many times a key was revoked in this process so far. A cache of keys that saw this
@@ -139,17 +140,4 @@ impl Store {
     pub fn key_revocations(&self) -> u64 {
         REVOCATIONS.load(Ordering::Relaxed)
     }
-}
-
-async fn key_by_hash<'c, E>(executor: E, secret_hash: &str) -> Result<ApiKey>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(secret_hash)
-        .fetch_optional(executor)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    api_key(&row)
 }

@@ -15,6 +15,7 @@ mod dunning;
 mod error;
 mod idempotency;
 mod keys;
+mod lite;
 mod lookup;
 mod outbox;
 pub mod page;
@@ -24,6 +25,7 @@ mod row;
 mod screened;
 mod secrets;
 mod sql;
+mod statement;
 mod subscriptions;
 mod tenants;
 #[cfg(feature = "testing")]
@@ -42,7 +44,10 @@ use sqlx::{
 };
 use tollgate_core::{TenantId, audit::AuditEntry};
 
-use crate::batch::{Kept, Write};
+use crate::{
+    batch::Kept,
+    statement::{Conn, Row, Statement},
+};
 
 pub use activity::{ActivityEpisode, ActivityRow, VmWrite};
 pub use audit::AuditFilter;
@@ -101,15 +106,22 @@ impl Dialect {
 
 #[derive(Debug, Clone)]
 pub struct Store {
-    /// Reads, and on PostgreSQL writes too.
-    pool: AnyPool,
-    /// On SQLite, the one connection that writes, with group commit (see [`writer`]). Writers
-    /// queue for it in order instead of colliding on the file lock, where SQLite's busy
-    /// handler sleeps with a growing back-off.
-    writer: Option<Arc<writer::Writer>>,
-    /// On SQLite, copies the write-ahead log back into the database beside the writer.
-    checkpointer: Option<Arc<checkpointer::Checkpointer>>,
+    engine: Engine,
     dialect: Dialect,
+}
+
+#[derive(Debug, Clone)]
+enum Engine {
+    Postgres(AnyPool),
+    Sqlite {
+        /// The one connection that writes, with group commit (see [`writer`]). Writers queue
+        /// for it in order instead of colliding on the file lock, where SQLite's busy handler
+        /// sleeps with a growing back-off.
+        writer: Arc<writer::Writer>,
+        readers: Arc<lite::Readers>,
+        /// Copies the write-ahead log back into the database beside the writer.
+        checkpointer: Arc<checkpointer::Checkpointer>,
+    },
 }
 
 impl Store {
@@ -146,20 +158,24 @@ impl Store {
         }
         let options = AnyConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("bad database URL: {e}")))?;
-        let (pool, writer, checkpointer) = match dialect {
+        let engine = match dialect {
             Dialect::Sqlite => {
-                let setup = sqlite_pool(2).connect_with(options.clone()).await?;
-                // The writer creates the file and switches it to WAL before readers open it.
+                let file = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::Config(format!("bad database URL: {e}")))?
+                    .get_filename()
+                    .to_owned();
+                // sqlx creates the file, switches it to WAL and migrates it; the store's own
+                // statements then run on connections of its own (see [`lite`]).
+                let setup = sqlite_setup().connect_with(options).await?;
                 MIGRATOR.run(&setup).await?;
-                let writer = writer::Writer::new(setup.acquire().await?.detach());
                 let checkpointer =
                     checkpointer::Checkpointer::start(setup.acquire().await?.detach());
                 setup.close().await;
-                (
-                    sqlite_pool(8).connect_with(options).await?,
-                    Some(Arc::new(writer)),
-                    Some(Arc::new(checkpointer)),
-                )
+                Engine::Sqlite {
+                    writer: Arc::new(writer::Writer::new(lite::LiteConn::open(&file)?)?),
+                    readers: Arc::new(lite::Readers::new(file)),
+                    checkpointer: Arc::new(checkpointer),
+                }
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -168,15 +184,10 @@ impl Store {
                     .connect_with(options)
                     .await?;
                 MIGRATOR.run(&pool).await?;
-                (pool, None, None)
+                Engine::Postgres(pool)
             }
         };
-        Ok(Self {
-            pool,
-            writer,
-            checkpointer,
-            dialect,
-        })
+        Ok(Self { engine, dialect })
     }
 
     /// A pool without migrations, for administrative statements (creating test schemas).
@@ -188,20 +199,32 @@ impl Store {
             .connect(url)
             .await?;
         Ok(Self {
-            pool,
-            writer: None,
-            checkpointer: None,
+            engine: Engine::Postgres(pool),
             dialect: Dialect::Postgres,
         })
+    }
+
+    /// The PostgreSQL pool of an administrative store.
+    #[cfg(feature = "testing")]
+    fn pool(&self) -> &AnyPool {
+        match &self.engine {
+            Engine::Postgres(pool) => pool,
+            Engine::Sqlite { .. } => unreachable!("administrative stores are PostgreSQL"),
+        }
     }
 
     /// Runs raw SQL; tests use it to tamper with rows behind the store's back.
     #[cfg(feature = "testing")]
     pub async fn execute_raw(&self, sql: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(tx.conn().await?)
-            .await?;
+        match tx.conn().await? {
+            Conn::Any(conn) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(conn)
+                    .await?;
+            }
+            Conn::Lite(conn) => conn.batch(sql)?,
+        }
         tx.commit().await
     }
 
@@ -212,23 +235,35 @@ impl Store {
     /// Starts a write transaction. On SQLite it is a savepoint in the writer's current group
     /// (see [`writer`]); its `commit` returns once the group's `COMMIT` is durable.
     pub async fn begin(&self) -> Result<Tx> {
-        let inner = match &self.writer {
-            Some(writer) => TxInner::Group(writer.begin().await?),
-            None => TxInner::Pool(self.pool.begin().await?),
+        let inner = match &self.engine {
+            Engine::Sqlite { writer, .. } => TxInner::Group(writer.begin().await?),
+            Engine::Postgres(pool) => TxInner::Pool(pool.begin().await?),
         };
         Ok(self.tx(inner))
     }
 
     /// A read-only view; the transaction gives the reads one consistent snapshot.
     pub async fn read(&self) -> Result<Tx> {
-        Ok(self.tx(TxInner::Pool(self.pool.begin().await?)))
+        let inner = match &self.engine {
+            Engine::Sqlite { readers, .. } => {
+                let mut lease = readers.lease()?;
+                lease.conn().batch("BEGIN")?;
+                TxInner::Lease(lease)
+            }
+            Engine::Postgres(pool) => TxInner::Pool(pool.begin().await?),
+        };
+        Ok(self.tx(inner))
     }
 
     /// Reads without a common snapshot: each statement sees what is committed when it runs.
     /// For hot paths whose reads need not agree with each other to the instant (a decision's
     /// links, velocity and lists); it saves the `BEGIN` and `ROLLBACK` of [`Store::read`].
     pub async fn read_latest(&self) -> Result<Tx> {
-        Ok(self.tx(TxInner::Conn(self.pool.acquire().await?)))
+        let inner = match &self.engine {
+            Engine::Sqlite { readers, .. } => TxInner::Lease(readers.lease()?),
+            Engine::Postgres(pool) => TxInner::Conn(pool.acquire().await?),
+        };
+        Ok(self.tx(inner))
     }
 
     fn tx(&self, inner: TxInner) -> Tx {
@@ -243,39 +278,40 @@ impl Store {
 
     /// True when the database answers.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.read_latest()
+            .await?
+            .execute(Statement::new("SELECT 1"))
+            .await
+            .map(drop)
     }
 
     pub async fn close(&self) {
-        if let Some(writer) = &self.writer {
-            writer.close().await;
+        match &self.engine {
+            Engine::Sqlite {
+                writer,
+                readers,
+                checkpointer,
+            } => {
+                writer.close().await;
+                checkpointer.stop().await;
+                readers.close();
+            }
+            Engine::Postgres(pool) => pool.close().await,
         }
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.stop().await;
-        }
-        self.pool.close().await;
     }
 }
 
-/// A SQLite pool whose connections are set up for durability and concurrency.
-fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
+/// The SQLite connections sqlx keeps: the migrations', and the checkpointer's after them.
+fn sqlite_setup() -> AnyPoolOptions {
     AnyPoolOptions::new()
         .acquire_timeout(Duration::from_secs(30))
-        .max_connections(max_connections)
-        // A local file does not drop connections; sqlx's ping before every acquire would be
-        // one more round trip to the connection's thread per read.
-        .test_before_acquire(false)
+        .max_connections(2)
         .after_connect(|conn, _| {
             Box::pin(async move {
-                // WAL lets readers run beside the writer; synchronous=FULL makes a commit
-                // durable before the API answers 2xx, even across power loss. Every commit
-                // empties the other connections' page caches; mapped, the file's unchanged
-                // pages are read in place instead of with a `pread` each (docs/architecture.md).
+                // WAL lets readers run beside the writer, and the file keeps the mode.
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                     PRAGMA mmap_size = 1073741824;",
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
                 )
                 .await?;
                 Ok(())
@@ -296,12 +332,14 @@ pub struct Tx {
 }
 
 enum TxInner {
-    /// PostgreSQL writes, and reads on both engines.
+    /// PostgreSQL writes, and PostgreSQL reads in one snapshot.
     Pool(sqlx::Transaction<'static, sqlx::Any>),
+    /// PostgreSQL reads outside a transaction ([`Store::read_latest`]).
+    Conn(sqlx::pool::PoolConnection<sqlx::Any>),
     /// SQLite writes: a savepoint in the writer's group.
     Group(writer::GroupTx),
-    /// Reads outside a transaction ([`Store::read_latest`]).
-    Conn(sqlx::pool::PoolConnection<sqlx::Any>),
+    /// SQLite reads, in a transaction ([`Store::read`]) or not.
+    Lease(lite::Lease),
 }
 
 impl Tx {
@@ -316,44 +354,60 @@ impl Tx {
         if matches!(self.inner, TxInner::Pool(_)) {
             self.conn().await?;
         }
+        let kept = self.pending.into_statements(self.dialect);
         match self.inner {
             TxInner::Pool(tx) => Ok(tx.commit().await?),
-            // The last writes go with the savepoint's `RELEASE`.
-            TxInner::Group(tx) => tx.commit(self.pending.joined()).await,
+            // The last writes run just before the savepoint's `RELEASE`.
+            TxInner::Group(tx) => tx.commit(kept).await,
             TxInner::Conn(_) => Ok(()),
+            TxInner::Lease(mut lease) => {
+                for write in kept {
+                    lease.conn().execute(write)?;
+                }
+                if lease.conn().in_transaction() {
+                    lease.conn().batch("COMMIT")?;
+                }
+                Ok(())
+            }
         }
     }
 
-    /// Keeps `write` to run, with the other kept writes, in one round trip before the
-    /// transaction's next statement or its end (see [`batch`]). Outside a transaction it runs
-    /// at once.
-    pub(crate) async fn write(&mut self, write: Write) -> Result<()> {
+    /// Keeps `write` to run, with the other kept writes, just before the transaction's next
+    /// statement or its end (see [`batch`]). Outside a write transaction it runs at once.
+    pub(crate) async fn write(&mut self, write: Statement) -> Result<()> {
         match self.inner {
             TxInner::Group(_) | TxInner::Pool(_) => self.pending.keep(write),
-            TxInner::Conn(_) => write.execute(self.raw_conn()).await?,
+            TxInner::Conn(_) | TxInner::Lease(_) => {
+                write.execute(self.raw_conn()).await?;
+            }
         }
         Ok(())
     }
 
-    /// The rows of `query`, after the kept writes. On SQLite they run in the same round trip,
-    /// in order; its placeholders must come from [`sql::Params`]. On PostgreSQL the writes go
-    /// first, as one statement of their own: parts of one statement do not see each other's
-    /// changes, and the query may need to (an audit head updated earlier in the transaction).
-    pub(crate) async fn fetch_after_writes(
-        &mut self,
-        query: Write,
-    ) -> Result<Vec<sqlx::any::AnyRow>> {
-        if self.dialect == Dialect::Postgres {
-            self.conn().await?;
-            return query.fetch_all(self.raw_conn()).await;
-        }
-        let mut all = std::mem::take(&mut self.pending).joined();
-        all.push(query);
-        all.fetch_all(self.raw_conn()).await
+    /// Runs `statement` after the kept writes; returns the rows it changed.
+    pub(crate) async fn execute(&mut self, statement: Statement) -> Result<u64> {
+        statement.execute(self.conn().await?).await
+    }
+
+    /// The rows of `statement`, after the kept writes.
+    pub(crate) async fn fetch_all(&mut self, statement: Statement) -> Result<Vec<Row>> {
+        statement.fetch(self.conn().await?).await
+    }
+
+    /// The first row of `statement`, if any.
+    pub(crate) async fn fetch_optional(&mut self, statement: Statement) -> Result<Option<Row>> {
+        Ok(self.fetch_all(statement).await?.into_iter().next())
+    }
+
+    /// The first row of `statement`; none is `NotFound`.
+    pub(crate) async fn fetch_one(&mut self, statement: Statement) -> Result<Row> {
+        self.fetch_optional(statement)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     /// The connection, once the writes kept for it have run.
-    async fn conn(&mut self) -> Result<&mut sqlx::AnyConnection> {
+    async fn conn(&mut self) -> Result<Conn<'_>> {
         if !self.pending.is_empty() {
             let kept = std::mem::take(&mut self.pending).into_statements(self.dialect);
             for statement in kept {
@@ -363,27 +417,19 @@ impl Tx {
         Ok(self.raw_conn())
     }
 
-    fn raw_conn(&mut self) -> &mut sqlx::AnyConnection {
+    fn raw_conn(&mut self) -> Conn<'_> {
         match &mut self.inner {
-            TxInner::Pool(tx) => tx,
-            TxInner::Group(tx) => tx.conn(),
-            TxInner::Conn(conn) => conn,
+            TxInner::Pool(tx) => Conn::Any(tx),
+            TxInner::Conn(conn) => Conn::Any(conn),
+            TxInner::Group(tx) => Conn::Lite(tx.conn()),
+            TxInner::Lease(lease) => Conn::Lite(lease.conn()),
         }
     }
 
     /// The one row `sql` selects with `$1` bound to the tenant and `$2` to the id; a missing
     /// row, like another tenant's, is `NotFound`.
-    async fn row_by_id(
-        &mut self,
-        sql: String,
-        tenant: TenantId,
-        id: &str,
-    ) -> Result<sqlx::any::AnyRow> {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id)
-            .fetch_optional(self.conn().await?)
-            .await?
-            .ok_or(StoreError::NotFound)
+    async fn row_by_id(&mut self, sql: String, tenant: TenantId, id: &str) -> Result<Row> {
+        self.fetch_one(Statement::new(sql).bind(tenant.to_string()).bind(id))
+            .await
     }
 }

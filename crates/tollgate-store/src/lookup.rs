@@ -14,10 +14,10 @@ use tollgate_core::{CustomerId, TenantId};
 
 use crate::{
     Result, Tx,
-    batch::{Bind, Write},
     decisions::WindowCounts,
     row::{RowExt, micros},
     sql::Params,
+    statement::{Bind, Statement},
 };
 
 /// How far a decision counts the customers sharing one key. A count stops here, so a key
@@ -290,11 +290,11 @@ impl Tx {
         if union.sql.is_empty() {
             return Ok(found);
         }
-        let mut query = Write::new(union.sql);
+        let mut query = Statement::new(union.sql);
         for bind in union.binds {
             query = query.bind(bind);
         }
-        let rows = query.fetch_all(self.conn().await?).await?;
+        let rows = self.fetch_all(query).await?;
         for row in rows {
             let k = usize::try_from(row.int("k")?).unwrap_or(usize::MAX);
             match Part::of(row.int("part")?) {

@@ -12,6 +12,7 @@ use crate::{
     Result, Store, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros},
+    statement::{Row, Statement},
 };
 
 /// An action to enqueue.
@@ -76,7 +77,7 @@ pub struct FinishedAttempt {
 const COLUMNS: &str = "id, tenant_id, kind, source, object_id, payload, status, attempts, \
                        next_attempt_at, last_error, created_at, finished_at";
 
-fn action(row: &sqlx::any::AnyRow) -> Result<ActionRow> {
+fn action(row: &Row) -> Result<ActionRow> {
     Ok(ActionRow {
         id: row.parsed("id")?,
         tenant_id: row.parsed("tenant_id")?,
@@ -105,18 +106,19 @@ impl Tx {
         let sql = format!(
             "INSERT INTO outbox ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, NULL, $9, NULL)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(action.id.to_string())
-            .bind(tenant.to_string())
-            .bind(action.kind.as_str())
-            .bind(&action.source)
-            .bind(&action.object_id)
-            .bind(action.payload.to_string())
-            .bind(ActionStatus::Pending.as_str())
-            .bind(micros(action.not_before))
-            .bind(micros(now))
-            .execute(self.conn().await?)
-            .await?;
+        self.execute(
+            Statement::new(sql)
+                .bind(action.id.to_string())
+                .bind(tenant.to_string())
+                .bind(action.kind.as_str())
+                .bind(&action.source)
+                .bind(&action.object_id)
+                .bind(action.payload.to_string())
+                .bind(ActionStatus::Pending.as_str())
+                .bind(micros(action.not_before))
+                .bind(micros(now)),
+        )
+        .await?;
         self.enqueued = true;
         Ok(())
     }
@@ -137,27 +139,31 @@ impl Tx {
              AND ($3 = '' OR kind = $3) AND ($4 = '' OR status = $4) \
              AND ($5 = '' OR object_id = $5) ORDER BY id LIMIT $6"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(filter.kind.map(|k| k.as_str()).unwrap_or_default())
-            .bind(filter.status.map(|s| s.as_str()).unwrap_or_default())
-            .bind(filter.object_id.clone().unwrap_or_default())
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(filter.kind.map(|k| k.as_str()).unwrap_or_default())
+                    .bind(filter.status.map(|s| s.as_str()).unwrap_or_default())
+                    .bind(filter.object_id.clone().unwrap_or_default())
+                    .bind(page.fetch_limit()),
+            )
             .await?;
         let actions = rows.iter().map(action).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(actions, page, |a| a.id.to_string()))
     }
 
     pub async fn action_attempts(&mut self, id: ActionId) -> Result<Vec<AttemptRow>> {
-        let rows = sqlx::query(
-            "SELECT attempt, worker, started_at, finished_at, outcome, detail \
+        let rows = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT attempt, worker, started_at, finished_at, outcome, detail \
              FROM outbox_attempts WHERE action_id = $1 ORDER BY attempt",
-        )
-        .bind(id.to_string())
-        .fetch_all(self.conn().await?)
-        .await?;
+                )
+                .bind(id.to_string()),
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(AttemptRow {
@@ -180,15 +186,16 @@ impl Tx {
         id: ActionId,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET status = $3, next_attempt_at = $4, finished_at = NULL, \
+        self.execute(
+            Statement::new(
+                "UPDATE outbox SET status = $3, next_attempt_at = $4, finished_at = NULL, \
              lease_owner = NULL, lease_until = NULL WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(ActionStatus::Pending.as_str())
+            .bind(micros(now)),
         )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .bind(ActionStatus::Pending.as_str())
-        .bind(micros(now))
-        .execute(self.conn().await?)
         .await?;
         self.enqueued = true;
         Ok(())
@@ -214,12 +221,17 @@ impl Store {
              AND (lease_until IS NULL OR lease_until <= $2) \
              ORDER BY next_attempt_at, id LIMIT $3{skip_locked}"
         );
-        let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(ActionStatus::Pending.as_str())
-            .bind(micros(now))
-            .bind(i64::from(limit))
-            .fetch_all(tx.conn().await?)
-            .await?;
+        let ids = tx
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(ActionStatus::Pending.as_str())
+                    .bind(micros(now))
+                    .bind(i64::from(limit)),
+            )
+            .await?
+            .iter()
+            .map(|row| row.text("id"))
+            .collect::<Result<Vec<_>>>()?;
         let mut leased = Vec::with_capacity(ids.len());
         for id in ids {
             let sql = format!(
@@ -227,13 +239,15 @@ impl Store {
                  AND status = $4 AND (lease_until IS NULL OR lease_until <= $5) \
                  RETURNING {COLUMNS}"
             );
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&id)
-                .bind(worker)
-                .bind(micros(lease_until))
-                .bind(ActionStatus::Pending.as_str())
-                .bind(micros(now))
-                .fetch_optional(tx.conn().await?)
+            let row = tx
+                .fetch_optional(
+                    Statement::new(sql)
+                        .bind(&id)
+                        .bind(worker)
+                        .bind(micros(lease_until))
+                        .bind(ActionStatus::Pending.as_str())
+                        .bind(micros(now)),
+                )
                 .await?;
             if let Some(row) = row {
                 leased.push(action(&row)?);
@@ -248,42 +262,48 @@ impl Store {
     /// attempt is still recorded, the other worker's outcome decides the status.
     pub async fn finish_attempt(&self, id: ActionId, done: &FinishedAttempt) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let attempt: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(attempt), 0) + 1 FROM outbox_attempts WHERE action_id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_one(tx.conn().await?)
-        .await?;
-        sqlx::query(
-            "INSERT INTO outbox_attempts (action_id, attempt, worker, started_at, finished_at, \
+        let attempt = tx
+            .fetch_one(
+                Statement::new(
+                    "SELECT COALESCE(MAX(attempt), 0) + 1 AS attempt FROM outbox_attempts \
+                     WHERE action_id = $1",
+                )
+                .bind(id.to_string()),
+            )
+            .await?
+            .int("attempt")?;
+        tx.execute(
+            Statement::new(
+                "INSERT INTO outbox_attempts (action_id, attempt, worker, started_at, finished_at, \
              outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(id.to_string())
+            .bind(attempt)
+            .bind(&done.worker)
+            .bind(micros(done.started_at))
+            .bind(micros(done.finished_at))
+            .bind(&done.outcome)
+            .bind(&done.detail),
         )
-        .bind(id.to_string())
-        .bind(attempt)
-        .bind(&done.worker)
-        .bind(micros(done.started_at))
-        .bind(micros(done.finished_at))
-        .bind(&done.outcome)
-        .bind(&done.detail)
-        .execute(tx.conn().await?)
         .await?;
         let finished = (done.status != ActionStatus::Pending).then_some(done.finished_at);
         let last_error = (done.status != ActionStatus::Delivered).then_some(done.detail.clone());
-        let updated = sqlx::query(
-            "UPDATE outbox SET status = $3, attempts = attempts + 1, \
+        let updated = tx
+            .execute(
+                Statement::new(
+                    "UPDATE outbox SET status = $3, attempts = attempts + 1, \
              next_attempt_at = COALESCE($4, next_attempt_at), last_error = $5, finished_at = $6, \
              lease_owner = NULL, lease_until = NULL \
              WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
-        )
-        .bind(id.to_string())
-        .bind(&done.worker)
-        .bind(done.status.as_str())
-        .bind(done.next_attempt_at.map(micros))
-        .bind(last_error)
-        .bind(finished.map(micros))
-        .execute(tx.conn().await?)
-        .await?
-        .rows_affected();
+                )
+                .bind(id.to_string())
+                .bind(&done.worker)
+                .bind(done.status.as_str())
+                .bind(done.next_attempt_at.map(micros))
+                .bind(last_error)
+                .bind(finished.map(micros)),
+            )
+            .await?;
         tx.commit().await?;
         Ok(updated == 1)
     }
@@ -300,30 +320,30 @@ impl Store {
         let mut tx = self.begin().await?;
         let lock = self.dialect.for_update();
         let sql = format!("SELECT owner, until FROM job_leases WHERE name = $1{lock}");
-        let current = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(name)
-            .fetch_optional(tx.conn().await?)
-            .await?;
+        let current = tx.fetch_optional(Statement::new(sql).bind(name)).await?;
         let taken = match current {
             None => {
-                let inserted = sqlx::query(
-                    "INSERT INTO job_leases (name, owner, until) VALUES ($1, $2, $3) \
+                let inserted = tx
+                    .execute(
+                        Statement::new(
+                            "INSERT INTO job_leases (name, owner, until) VALUES ($1, $2, $3) \
                      ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(name)
-                .bind(owner)
-                .bind(micros(until))
-                .execute(tx.conn().await?)
-                .await?;
-                inserted.rows_affected() == 1
+                        )
+                        .bind(name)
+                        .bind(owner)
+                        .bind(micros(until)),
+                    )
+                    .await?;
+                inserted == 1
             }
             Some(row) if row.text("owner")? == owner || row.int("until")? <= micros(now) => {
-                sqlx::query("UPDATE job_leases SET owner = $2, until = $3 WHERE name = $1")
-                    .bind(name)
-                    .bind(owner)
-                    .bind(micros(until))
-                    .execute(tx.conn().await?)
-                    .await?;
+                tx.execute(
+                    Statement::new("UPDATE job_leases SET owner = $2, until = $3 WHERE name = $1")
+                        .bind(name)
+                        .bind(owner)
+                        .bind(micros(until)),
+                )
+                .await?;
                 true
             }
             Some(_) => false,
@@ -335,11 +355,12 @@ impl Store {
     /// Gives the lease back early, if `owner` still holds it.
     pub async fn release_job(&self, name: &str, owner: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM job_leases WHERE name = $1 AND owner = $2")
-            .bind(name)
-            .bind(owner)
-            .execute(tx.conn().await?)
-            .await?;
+        tx.execute(
+            Statement::new("DELETE FROM job_leases WHERE name = $1 AND owner = $2")
+                .bind(name)
+                .bind(owner),
+        )
+        .await?;
         tx.commit().await
     }
 }

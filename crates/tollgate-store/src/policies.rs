@@ -5,10 +5,10 @@ use tollgate_core::TenantId;
 
 use crate::{
     Result, StoreError, Tx,
-    batch::Write,
     page::{Page, PageRequest},
     row::{RowExt, micros},
     sql::{Params, rows_per_statement},
+    statement::{Row, Statement},
 };
 
 #[derive(Debug, Clone)]
@@ -23,7 +23,7 @@ pub struct PolicyRow {
     pub created_at: DateTime<Utc>,
 }
 
-fn policy(row: &sqlx::any::AnyRow) -> Result<PolicyRow> {
+fn policy(row: &Row) -> Result<PolicyRow> {
     Ok(PolicyRow {
         version: row.int("version")?,
         label: row.text("label")?,
@@ -52,7 +52,7 @@ pub struct ListItemFilter {
     pub value: Option<String>,
 }
 
-fn list_item(row: &sqlx::any::AnyRow) -> Result<ListItem> {
+fn list_item(row: &Row) -> Result<ListItem> {
     Ok(ListItem {
         id: row.text("id")?,
         kind: row.text("kind")?,
@@ -139,11 +139,8 @@ impl Tx {
     /// `(version, status)` of the active and shadow versions: cheap enough for every decision,
     /// whose compiled policies are cached by version.
     pub async fn live_policy_versions(&mut self, tenant: TenantId) -> Result<Vec<(i64, String)>> {
-        let rows = sqlx::query(
-            "SELECT version, status FROM policies WHERE tenant_id = $1 AND status IN ('active', 'shadow') ORDER BY version",
-        )
-        .bind(tenant.to_string())
-        .fetch_all(self.conn().await?)
+        let rows = self.fetch_all(Statement::new("SELECT version, status FROM policies WHERE tenant_id = $1 AND status IN ('active', 'shadow') ORDER BY version",)
+        .bind(tenant.to_string()))
         .await?;
         rows.iter()
             .map(|r| Ok((r.int("version")?, r.text("status")?)))
@@ -172,17 +169,14 @@ impl Tx {
         // two of them never compute the same next version.
         let lock = self.dialect.for_update();
         let sql = format!("SELECT seq FROM audit_heads WHERE tenant_id = $1{lock}");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .fetch_optional(self.conn().await?)
+        self.fetch_optional(Statement::new(sql).bind(tenant.to_string()))
             .await?
             .ok_or(StoreError::NotFound)?;
         let table = kind.table();
         let sql =
             format!("SELECT COALESCE(MAX(version), 0) + 1 AS v FROM {table} WHERE tenant_id = $1");
-        let next: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .fetch_one(self.conn().await?)
+        let next: i64 = self
+            .fetch_one(Statement::new(sql).bind(tenant.to_string()))
             .await?
             .int("v")?;
         if new.status == "active" {
@@ -192,17 +186,18 @@ impl Tx {
             "INSERT INTO {table} (tenant_id, version, label, document, status, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(next)
-            .bind(new.label)
-            .bind(new.document)
-            .bind(new.status)
-            .bind(new.created_by)
-            .bind(micros(new.at))
-            .execute(self.conn().await?)
-            .await
-            .map_err(|e| StoreError::unique(e, kind.unique()))?;
+        self.execute(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(next)
+                .bind(new.label)
+                .bind(new.document)
+                .bind(new.status)
+                .bind(new.created_by)
+                .bind(micros(new.at)),
+        )
+        .await
+        .map_err(|e| e.unique(kind.unique()))?;
         self.version(kind, tenant, next).await
     }
 
@@ -211,9 +206,7 @@ impl Tx {
         let sql = format!(
             "UPDATE {table} SET status = 'inactive' WHERE tenant_id = $1 AND status = 'active'"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .execute(self.conn().await?)
+        self.execute(Statement::new(sql).bind(tenant.to_string()))
             .await?;
         Ok(())
     }
@@ -226,10 +219,8 @@ impl Tx {
     ) -> Result<PolicyRow> {
         let table = kind.table();
         let sql = format!("SELECT {COLUMNS} FROM {table} WHERE tenant_id = $1 AND version = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(version)
-            .fetch_optional(self.conn().await?)
+        let row = self
+            .fetch_optional(Statement::new(sql).bind(tenant.to_string()).bind(version))
             .await?
             .ok_or(StoreError::NotFound)?;
         policy(&row)
@@ -244,9 +235,7 @@ impl Tx {
         let table = kind.table();
         let sql =
             format!("SELECT {COLUMNS} FROM {table} WHERE tenant_id = $1 ORDER BY version DESC");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .fetch_all(self.conn().await?)
+        self.fetch_all(Statement::new(sql).bind(tenant.to_string()))
             .await?
             .iter()
             .map(policy)
@@ -261,9 +250,7 @@ impl Tx {
         let table = kind.table();
         let sql =
             format!("SELECT {COLUMNS} FROM {table} WHERE tenant_id = $1 AND status = 'active'");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .fetch_optional(self.conn().await?)
+        self.fetch_optional(Statement::new(sql).bind(tenant.to_string()))
             .await?
             .as_ref()
             .map(policy)
@@ -283,12 +270,13 @@ impl Tx {
         }
         let table = kind.table();
         let sql = format!("UPDATE {table} SET status = $3 WHERE tenant_id = $1 AND version = $2");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(version)
-            .bind(status)
-            .execute(self.conn().await?)
-            .await?;
+        self.execute(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(version)
+                .bind(status),
+        )
+        .await?;
         Ok((before, self.version(kind, tenant, version).await?))
     }
 
@@ -300,7 +288,7 @@ impl Tx {
                  VALUES {}",
                 Params::new(self.dialect).rows(chunk.len(), 8)
             );
-            let mut insert = Write::new(sql);
+            let mut insert = Statement::new(sql);
             for item in chunk {
                 insert = insert
                     .bind(&item.id)
@@ -325,21 +313,23 @@ impl Tx {
         page: &PageRequest,
         now: DateTime<Utc>,
     ) -> Result<Page<ListItem>> {
-        let rows = sqlx::query(
-            "SELECT id, kind, action, value, note, expires_at, created_at FROM list_items \
+        let rows = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT id, kind, action, value, note, expires_at, created_at FROM list_items \
              WHERE tenant_id = $1 AND id > $2 AND removed_at IS NULL \
              AND (expires_at IS NULL OR expires_at > $3) AND ($4 = '' OR kind = $4) \
              AND ($5 = '' OR action = $5) AND ($6 = '' OR value = $6) ORDER BY id LIMIT $7",
-        )
-        .bind(tenant.to_string())
-        .bind(page.after.clone().unwrap_or_default())
-        .bind(micros(now))
-        .bind(filter.kind.clone().unwrap_or_default())
-        .bind(filter.action.clone().unwrap_or_default())
-        .bind(filter.value.clone().unwrap_or_default())
-        .bind(page.fetch_limit())
-        .fetch_all(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(page.after.clone().unwrap_or_default())
+                .bind(micros(now))
+                .bind(filter.kind.clone().unwrap_or_default())
+                .bind(filter.action.clone().unwrap_or_default())
+                .bind(filter.value.clone().unwrap_or_default())
+                .bind(page.fetch_limit()),
+            )
+            .await?;
         let items = rows.iter().map(list_item).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page, |i| i.id.clone()))
     }
@@ -350,21 +340,26 @@ impl Tx {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<ListItem> {
-        let row = sqlx::query(
-            "SELECT id, kind, action, value, note, expires_at, created_at FROM list_items \
+        let row = self
+            .fetch_optional(
+                Statement::new(
+                    "SELECT id, kind, action, value, note, expires_at, created_at FROM list_items \
              WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL",
-        )
-        .bind(tenant.to_string())
-        .bind(id)
-        .fetch_optional(self.conn().await?)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        sqlx::query("UPDATE list_items SET removed_at = $3 WHERE tenant_id = $1 AND id = $2")
+                )
+                .bind(tenant.to_string())
+                .bind(id),
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        self.execute(
+            Statement::new(
+                "UPDATE list_items SET removed_at = $3 WHERE tenant_id = $1 AND id = $2",
+            )
             .bind(tenant.to_string())
             .bind(id)
-            .bind(micros(at))
-            .execute(self.conn().await?)
-            .await?;
+            .bind(micros(at)),
+        )
+        .await?;
         list_item(&row)
     }
 }

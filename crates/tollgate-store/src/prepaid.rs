@@ -11,6 +11,7 @@ use crate::{
     Result, StoreError, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros},
+    statement::{Row, Statement},
 };
 
 /// A stored top-up or draw and the balance it left.
@@ -27,7 +28,7 @@ pub struct PrepaidEntryRow {
 const COLUMNS: &str = "id, customer_id, currency, kind, amount_minor, balance_minor, reference, \
                        entered_at, created_at";
 
-fn entry_row(row: &sqlx::any::AnyRow) -> Result<PrepaidEntryRow> {
+fn entry_row(row: &Row) -> Result<PrepaidEntryRow> {
     let currency: Currency = row.parsed("currency")?;
     Ok(PrepaidEntryRow {
         id: row.parsed("id")?,
@@ -58,16 +59,18 @@ impl Tx {
         customer: CustomerId,
         currency: Currency,
     ) -> Result<PrepaidBalance> {
-        let row = sqlx::query(
-            "SELECT balance_minor FROM prepaid_entries \
+        let row = self
+            .fetch_optional(
+                Statement::new(
+                    "SELECT balance_minor FROM prepaid_entries \
              WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3 \
              ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(tenant.to_string())
-        .bind(customer.to_string())
-        .bind(currency.to_string())
-        .fetch_optional(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(customer.to_string())
+                .bind(currency.to_string()),
+            )
+            .await?;
         let mut balance = PrepaidBalance::new(currency);
         if let Some(row) = row {
             balance.balance = Money::from_minor(row.int("balance_minor")?, currency).amount;
@@ -81,17 +84,19 @@ impl Tx {
         tenant: TenantId,
         customer: CustomerId,
     ) -> Result<Vec<PrepaidBalance>> {
-        let currencies = sqlx::query(
-            "SELECT DISTINCT currency FROM prepaid_entries \
+        let currencies = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT DISTINCT currency FROM prepaid_entries \
              WHERE tenant_id = $1 AND customer_id = $2 ORDER BY currency",
-        )
-        .bind(tenant.to_string())
-        .bind(customer.to_string())
-        .fetch_all(self.conn().await?)
-        .await?
-        .iter()
-        .map(|r| r.parsed("currency"))
-        .collect::<Result<Vec<Currency>>>()?;
+                )
+                .bind(tenant.to_string())
+                .bind(customer.to_string()),
+            )
+            .await?
+            .iter()
+            .map(|r| r.parsed("currency"))
+            .collect::<Result<Vec<Currency>>>()?;
         let mut balances = Vec::with_capacity(currencies.len());
         for currency in currencies {
             balances.push(self.prepaid_balance(tenant, customer, currency).await?);
@@ -110,35 +115,38 @@ impl Tx {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let currency = entry.amount.currency;
-        let next = sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) AS seq FROM prepaid_entries \
+        let next = self
+            .fetch_one(
+                Statement::new(
+                    "SELECT COALESCE(MAX(seq), 0) AS seq FROM prepaid_entries \
              WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3",
-        )
-        .bind(tenant.to_string())
-        .bind(customer.to_string())
-        .bind(currency.to_string())
-        .fetch_one(self.conn().await?)
-        .await?
-        .int("seq")?
+                )
+                .bind(tenant.to_string())
+                .bind(customer.to_string())
+                .bind(currency.to_string()),
+            )
+            .await?
+            .int("seq")?
             + 1;
         let sql = format!(
             "INSERT INTO prepaid_entries ({COLUMNS}, tenant_id, seq) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id.to_string())
-            .bind(customer.to_string())
-            .bind(currency.to_string())
-            .bind(entry.kind.as_str())
-            .bind(minor(entry.amount)?)
-            .bind(minor(balance)?)
-            .bind(entry.reference.clone())
-            .bind(micros(entry.at))
-            .bind(micros(now))
-            .bind(tenant.to_string())
-            .bind(next)
-            .execute(self.conn().await?)
-            .await?;
+        self.execute(
+            Statement::new(sql)
+                .bind(id.to_string())
+                .bind(customer.to_string())
+                .bind(currency.to_string())
+                .bind(entry.kind.as_str())
+                .bind(minor(entry.amount)?)
+                .bind(minor(balance)?)
+                .bind(entry.reference.clone())
+                .bind(micros(entry.at))
+                .bind(micros(now))
+                .bind(tenant.to_string())
+                .bind(next),
+        )
+        .await?;
         Ok(())
     }
 
@@ -153,12 +161,14 @@ impl Tx {
             "SELECT {COLUMNS} FROM prepaid_entries \
              WHERE tenant_id = $1 AND customer_id = $2 AND id > $3 ORDER BY id LIMIT $4"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(customer.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(customer.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(page.fetch_limit()),
+            )
             .await?;
         let entries = rows.iter().map(entry_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(entries, page, |e| e.id.to_string()))

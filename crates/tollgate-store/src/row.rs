@@ -3,9 +3,9 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, any::AnyRow};
+use sqlx::Row as _;
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, lite::Value, statement::Row};
 
 pub(crate) fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
@@ -42,18 +42,36 @@ pub(crate) trait RowExt {
     }
 }
 
-impl RowExt for AnyRow {
+impl RowExt for Row {
     fn text(&self, col: &str) -> Result<String> {
-        Ok(self.try_get(col)?)
+        self.opt_text(col)?
+            .ok_or_else(|| StoreError::Corrupt(format!("{col} is NULL")))
     }
     fn opt_text(&self, col: &str) -> Result<Option<String>> {
-        Ok(self.try_get(col)?)
+        match self {
+            Row::Any(row) => Ok(row.try_get(col)?),
+            Row::Lite(row) => match row.value(col)? {
+                Value::Null => Ok(None),
+                Value::Text(text) => Ok(Some(text.clone())),
+                other => Err(StoreError::Corrupt(format!("{col} = {other:?}, not text"))),
+            },
+        }
     }
     fn int(&self, col: &str) -> Result<i64> {
-        Ok(self.try_get(col)?)
+        self.opt_int(col)?
+            .ok_or_else(|| StoreError::Corrupt(format!("{col} is NULL")))
     }
     fn opt_int(&self, col: &str) -> Result<Option<i64>> {
-        Ok(self.try_get(col)?)
+        match self {
+            Row::Any(row) => Ok(row.try_get(col)?),
+            Row::Lite(row) => match row.value(col)? {
+                Value::Null => Ok(None),
+                Value::Int(int) => Ok(Some(*int)),
+                other => Err(StoreError::Corrupt(format!(
+                    "{col} = {other:?}, not an integer"
+                ))),
+            },
+        }
     }
 }
 

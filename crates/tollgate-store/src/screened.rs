@@ -7,10 +7,10 @@ use tollgate_core::{CustomerId, DecisionId, TenantId};
 
 use crate::{
     Result, Tx,
-    batch::Write,
     page::{Page, PageRequest},
     row::{RowExt, micros},
     sql::Params,
+    statement::{Row, Statement},
 };
 
 /// Which of the two screened things a statement is about.
@@ -81,7 +81,7 @@ const COLUMNS: &str = "id, customer_id, facts, status, decision_id, created_at, 
 const ORDER_COLUMNS: &str = "id, customer_id, facts, status, decision_id, created_at, reviewed_by, \
                              reviewed_at, review_note, payment_method_id, total_minor, currency";
 
-fn screened(row: &sqlx::any::AnyRow) -> Result<ScreenedRow> {
+fn screened(row: &Row) -> Result<ScreenedRow> {
     let review = match (row.opt_text("reviewed_by")?, row.opt_at("reviewed_at")?) {
         (Some(by), Some(at)) => Some(Review {
             by,
@@ -101,7 +101,7 @@ fn screened(row: &sqlx::any::AnyRow) -> Result<ScreenedRow> {
     })
 }
 
-fn order(row: &sqlx::any::AnyRow) -> Result<OrderRow> {
+fn order(row: &Row) -> Result<OrderRow> {
     Ok(OrderRow {
         screened: screened(row)?,
         payment_method_id: row.text("payment_method_id")?,
@@ -123,7 +123,7 @@ impl Tx {
             Params::new(self.dialect).rows(1, 7)
         );
         self.write(
-            Write::new(sql)
+            Statement::new(sql)
                 .bind(tenant.to_string())
                 .bind(&pm.id)
                 .bind(pm.customer_id.to_string())
@@ -148,7 +148,7 @@ impl Tx {
             Params::new(self.dialect).rows(1, 10)
         );
         self.write(
-            Write::new(sql)
+            Statement::new(sql)
                 .bind(tenant.to_string())
                 .bind(&screened.id)
                 .bind(screened.customer_id.to_string())
@@ -203,25 +203,26 @@ impl Tx {
         tenant: TenantId,
         filter: &ScreenedFilter,
         page: &PageRequest,
-    ) -> Result<Vec<sqlx::any::AnyRow>> {
+    ) -> Result<Vec<Row>> {
         let sql = format!(
             "SELECT {columns} FROM {} WHERE tenant_id = $1 AND id > $2 \
              AND ($3 = '' OR customer_id = $3) AND ($4 = '' OR status = $4) ORDER BY id LIMIT $5",
             what.table()
         );
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(
-                filter
-                    .customer_id
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
-            )
-            .bind(filter.status.clone().unwrap_or_default())
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
-            .await?)
+        self.fetch_all(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(page.after.clone().unwrap_or_default())
+                .bind(
+                    filter
+                        .customer_id
+                        .map(|c| c.to_string())
+                        .unwrap_or_default(),
+                )
+                .bind(filter.status.clone().unwrap_or_default())
+                .bind(page.fetch_limit()),
+        )
+        .await
     }
 
     /// Moves a payment method or order as `settlement` says if it still has the status the
@@ -244,18 +245,20 @@ impl Tx {
              review_note = $8 WHERE tenant_id = $1 AND id = $2 AND status = $3",
             what.table()
         );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id)
-            .bind(from)
-            .bind(status)
-            .bind(decision_id.to_string())
-            .bind(review.map(|r| r.by.clone()))
-            .bind(review.map(|r| micros(r.at)))
-            .bind(review.and_then(|r| r.note.clone()))
-            .execute(self.conn().await?)
+        let done = self
+            .execute(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(id)
+                    .bind(from)
+                    .bind(status)
+                    .bind(decision_id.to_string())
+                    .bind(review.map(|r| r.by.clone()))
+                    .bind(review.map(|r| micros(r.at)))
+                    .bind(review.and_then(|r| r.note.clone())),
+            )
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Held orders, of every tenant or of one customer, whose standing decision waited for a
@@ -273,8 +276,10 @@ impl Tx {
             .unwrap_or_default();
         // The LIKE only narrows the scan to decisions that mention the code anywhere;
         // `held_for` reads the hold codes themselves.
-        let rows = sqlx::query(
-            "SELECT o.tenant_id, o.id, d.decision FROM orders o \
+        let rows = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT o.tenant_id, o.id, d.decision FROM orders o \
              JOIN decisions d ON d.tenant_id = o.tenant_id AND d.id = o.decision_id \
              WHERE o.status = 'held' AND o.id > $1 \
              AND ($2 = '' OR (o.tenant_id = $2 AND o.customer_id = $3)) \
@@ -282,13 +287,13 @@ impl Tx {
              AND EXISTS (SELECT 1 FROM payments p WHERE p.tenant_id = o.tenant_id \
                          AND p.customer_id = o.customer_id AND p.status = 'succeeded') \
              ORDER BY o.id LIMIT $4",
-        )
-        .bind(after)
-        .bind(tenant)
-        .bind(customer)
-        .bind(i64::from(limit))
-        .fetch_all(self.conn().await?)
-        .await?;
+                )
+                .bind(after)
+                .bind(tenant)
+                .bind(customer)
+                .bind(i64::from(limit)),
+            )
+            .await?;
         let mut due = Vec::new();
         let mut last = None;
         for row in &rows {
@@ -311,16 +316,17 @@ impl Tx {
         status: &str,
         decision_id: DecisionId,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE payment_methods SET facts = $3, status = $4, decision_id = $5 \
+        self.execute(
+            Statement::new(
+                "UPDATE payment_methods SET facts = $3, status = $4, decision_id = $5 \
              WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.to_string())
+            .bind(id)
+            .bind(facts)
+            .bind(status)
+            .bind(decision_id.to_string()),
         )
-        .bind(tenant.to_string())
-        .bind(id)
-        .bind(facts)
-        .bind(status)
-        .bind(decision_id.to_string())
-        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -333,16 +339,18 @@ impl Tx {
         payment_method_id: &str,
         hold_codes: &[&str],
     ) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT o.id, d.decision FROM orders o \
+        let rows = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT o.id, d.decision FROM orders o \
              JOIN decisions d ON d.tenant_id = o.tenant_id AND d.id = o.decision_id \
              WHERE o.tenant_id = $1 AND o.payment_method_id = $2 AND o.status = 'held' \
              ORDER BY o.id",
-        )
-        .bind(tenant.to_string())
-        .bind(payment_method_id)
-        .fetch_all(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(payment_method_id),
+            )
+            .await?;
         let mut held = Vec::new();
         for row in &rows {
             if held_for(row, hold_codes)? {
@@ -354,7 +362,7 @@ impl Tx {
 }
 
 /// Whether the row's `decision` (a stored decision's JSON) holds for one of `hold_codes`.
-fn held_for(row: &sqlx::any::AnyRow, hold_codes: &[&str]) -> Result<bool> {
+fn held_for(row: &Row, hold_codes: &[&str]) -> Result<bool> {
     let decision: serde_json::Value = row.json("decision")?;
     Ok(decision["hold_codes"].as_array().is_some_and(|codes| {
         codes

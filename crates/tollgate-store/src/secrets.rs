@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     Result, Store, StoreError,
     row::{RowExt, micros},
+    statement::Statement,
 };
 
 impl Store {
@@ -17,18 +18,20 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<String> {
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+        tx.execute(
+            Statement::new(
+                "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(fresh())
-        .bind(micros(at))
-        .execute(tx.conn().await?)
-        .await?;
-        let value = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+            )
             .bind(name)
-            .fetch_optional(tx.conn().await?)
+            .bind(fresh())
+            .bind(micros(at)),
+        )
+        .await?;
+        let value = tx
+            .fetch_optional(
+                Statement::new("SELECT value FROM server_secrets WHERE name = $1").bind(name),
+            )
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("server secret `{name}` vanished")))?
             .text("value")?;

@@ -8,6 +8,7 @@ use crate::{
     Result, StoreError, Tx,
     page::{Page, PageRequest},
     row::{RowExt, micros},
+    statement::{Row, Statement},
 };
 
 const COLUMNS: &str = "id, customer_id, vendor_subscription_id, offer_id, product_kind, quantity, \
@@ -31,7 +32,7 @@ pub struct SubscriptionFilter {
     pub vendor_subscription_id: Option<String>,
 }
 
-fn subscription(row: &sqlx::any::AnyRow) -> Result<Subscription> {
+fn subscription(row: &Row) -> Result<Subscription> {
     let quantity = row.int("quantity")?;
     Ok(Subscription {
         id: row.parsed("id")?,
@@ -69,19 +70,20 @@ impl Tx {
             "INSERT INTO subscriptions (tenant_id, {COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $9)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(new.id.to_string())
-            .bind(new.customer_id.to_string())
-            .bind(&new.vendor_subscription_id)
-            .bind(new.offer_id.clone())
-            .bind(new.product_kind.as_str())
-            .bind(i64::from(new.quantity))
-            .bind(SubscriptionStatus::Active.as_str())
-            .bind(micros(at))
-            .execute(self.conn().await?)
-            .await
-            .map_err(|e| StoreError::unique(e, UNIQUE))?;
+        self.execute(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(new.id.to_string())
+                .bind(new.customer_id.to_string())
+                .bind(&new.vendor_subscription_id)
+                .bind(new.offer_id.clone())
+                .bind(new.product_kind.as_str())
+                .bind(i64::from(new.quantity))
+                .bind(SubscriptionStatus::Active.as_str())
+                .bind(micros(at)),
+        )
+        .await
+        .map_err(|e| e.unique(UNIQUE))?;
         self.record_status(tenant, new.id, SubscriptionStatus::Active, None, actor, at)
             .await?;
         self.subscription(tenant, new.id).await
@@ -109,20 +111,22 @@ impl Tx {
              AND ($5 = '' OR product_kind = $5) AND ($6 = '' OR vendor_subscription_id = $6) \
              ORDER BY id LIMIT $7"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(
-                filter
-                    .customer_id
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(
+                        filter
+                            .customer_id
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
+                    )
+                    .bind(filter.status.map_or("", |s| s.as_str()))
+                    .bind(filter.product_kind.map_or("", |k| k.as_str()))
+                    .bind(filter.vendor_subscription_id.clone().unwrap_or_default())
+                    .bind(page.fetch_limit()),
             )
-            .bind(filter.status.map_or("", |s| s.as_str()))
-            .bind(filter.product_kind.map_or("", |k| k.as_str()))
-            .bind(filter.vendor_subscription_id.clone().unwrap_or_default())
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
             .await?;
         let subs = rows.iter().map(subscription).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(subs, page, |s| s.id.to_string()))
@@ -149,11 +153,11 @@ impl Tx {
                     "SELECT {COLUMNS} FROM subscriptions WHERE tenant_id = $1 \
                      AND {column} IN ({list})"
                 );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+                let mut query = Statement::new(sql).bind(tenant.to_string());
                 for key in chunk {
                     query = query.bind(key);
                 }
-                for row in query.fetch_all(self.conn().await?).await? {
+                for row in self.fetch_all(query).await? {
                     found.push(subscription(&row)?);
                 }
             }
@@ -171,14 +175,11 @@ impl Tx {
         let before = self.subscription(tenant, id).await?;
         let quantity = quantity.unwrap_or(before.quantity);
         let offer_id = offer_id.unwrap_or_else(|| before.offer_id.clone());
-        sqlx::query(
-            "UPDATE subscriptions SET quantity = $3, offer_id = $4 WHERE tenant_id = $1 AND id = $2",
-        )
+        self.execute(Statement::new("UPDATE subscriptions SET quantity = $3, offer_id = $4 WHERE tenant_id = $1 AND id = $2",)
         .bind(tenant.to_string())
         .bind(id.to_string())
         .bind(i64::from(quantity))
-        .bind(offer_id)
-        .execute(self.conn().await?)
+        .bind(offer_id))
         .await?;
         let after = self.subscription(tenant, id).await?;
         Ok((before, after))
@@ -206,16 +207,17 @@ impl Tx {
                 before.status
             )));
         }
-        sqlx::query(
-            "UPDATE subscriptions SET status = $3, status_reason = $4, status_changed_at = $5 \
+        self.execute(
+            Statement::new(
+                "UPDATE subscriptions SET status = $3, status_reason = $4, status_changed_at = $5 \
              WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(status.as_str())
+            .bind(reason.clone())
+            .bind(micros(at)),
         )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .bind(status.as_str())
-        .bind(reason.clone())
-        .bind(micros(at))
-        .execute(self.conn().await?)
         .await?;
         self.record_status(tenant, id, status, reason, actor, at)
             .await?;
@@ -232,10 +234,8 @@ impl Tx {
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO subscription_status_changes (id, tenant_id, subscription_id, at, status, reason, actor) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+        self.execute(Statement::new("INSERT INTO subscription_status_changes (id, tenant_id, subscription_id, at, status, reason, actor) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",)
         // A UUIDv7 orders changes made within the same instant.
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(tenant.to_string())
@@ -243,8 +243,7 @@ impl Tx {
         .bind(micros(at))
         .bind(status.as_str())
         .bind(reason)
-        .bind(actor)
-        .execute(self.conn().await?)
+        .bind(actor))
         .await?;
         Ok(())
     }
@@ -254,14 +253,16 @@ impl Tx {
         tenant: TenantId,
         id: SubscriptionId,
     ) -> Result<Vec<StatusChange>> {
-        let rows = sqlx::query(
-            "SELECT status, reason, actor, at FROM subscription_status_changes \
+        let rows = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT status, reason, actor, at FROM subscription_status_changes \
              WHERE tenant_id = $1 AND subscription_id = $2 ORDER BY id",
-        )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .fetch_all(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(id.to_string()),
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(StatusChange {

@@ -82,7 +82,7 @@ async fn drop_stale_schemas(admin: &Store) {
     )
     .bind(STALE_AFTER_MS)
     .bind(STALE_PER_PROCESS)
-    .fetch_all(&admin.pool)
+    .fetch_all(admin.pool())
     .await
     .unwrap_or_default();
     for schema in stale {

@@ -5,7 +5,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::Executor;
 use tollgate_core::{AlertId, BudgetId, CustomerId, SubscriptionId, TenantId};
 
 use crate::{
@@ -13,6 +12,7 @@ use crate::{
     page::{Page, PageRequest},
     row::{RowExt, micros},
     sql::{Params, rows_per_statement},
+    statement::{Row, Statement},
 };
 
 /// A validated usage record, flattened to columns; its text borrows from the record, since a
@@ -100,7 +100,7 @@ const BUDGET_COLUMNS: &str = "id, scope_id, customer_id, spec, created_at";
 const ALERT_COLUMNS: &str = "id, kind, customer_id, subscription_id, status, sentence, details, \
                              created_at, updated_at";
 
-fn budget(row: &sqlx::any::AnyRow) -> Result<BudgetRow> {
+fn budget(row: &Row) -> Result<BudgetRow> {
     Ok(BudgetRow {
         id: row.parsed("id")?,
         scope_id: row.text("scope_id")?,
@@ -110,7 +110,7 @@ fn budget(row: &sqlx::any::AnyRow) -> Result<BudgetRow> {
     })
 }
 
-fn alert(row: &sqlx::any::AnyRow) -> Result<AlertRow> {
+fn alert(row: &Row) -> Result<AlertRow> {
     let customer_id = row
         .opt_text("customer_id")?
         .map(|c| {
@@ -146,7 +146,7 @@ fn usage_insert<'q>(
     at: i64,
     rows: &'q [UsageRow<'q>],
     returning: bool,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+) -> Statement {
     let sql = format!(
         "INSERT INTO usage_records (tenant_id, received_at, record_id, subscription_id, meter, \
          resource_id, region, quantity, unit, cost_minor, currency, usage_start, usage_end) \
@@ -158,7 +158,7 @@ fn usage_insert<'q>(
             ""
         }
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = Statement::new(sql);
     for r in rows {
         query = query
             .bind(tenant)
@@ -196,28 +196,25 @@ impl Tx {
             // through sqlx per record (the largest result of a usage batch). So the chunk goes in
             // under a savepoint and only the count is checked; when it falls short, the insert is
             // undone and repeated with `RETURNING` to learn which records were already stored.
-            self.conn()
-                .await?
-                .execute("SAVEPOINT usage_records")
+            self.execute(Statement::new("SAVEPOINT usage_records"))
                 .await?;
-            let all_new = usage_insert(self.dialect, &tenant, at, chunk, false)
-                .execute(self.conn().await?)
+            let all_new = self
+                .execute(usage_insert(self.dialect, &tenant, at, chunk, false))
                 .await?
-                .rows_affected()
                 == chunk.len() as u64;
             if all_new {
-                self.conn().await?.execute("RELEASE usage_records").await?;
+                self.execute(Statement::new("RELEASE usage_records"))
+                    .await?;
                 fresh.resize(fresh.len() + chunk.len(), true);
                 continue;
             }
-            self.conn()
-                .await?
-                .execute("ROLLBACK TO usage_records")
+            self.execute(Statement::new("ROLLBACK TO usage_records"))
                 .await?;
-            self.conn().await?.execute("RELEASE usage_records").await?;
+            self.execute(Statement::new("RELEASE usage_records"))
+                .await?;
             let mut inserted = HashSet::with_capacity(chunk.len());
-            for row in usage_insert(self.dialect, &tenant, at, chunk, true)
-                .fetch_all(self.conn().await?)
+            for row in self
+                .fetch_all(usage_insert(self.dialect, &tenant, at, chunk, true))
                 .await?
             {
                 inserted.insert(row.text("record_id")?);
@@ -245,7 +242,7 @@ impl Tx {
                  RETURNING subscription_id, customer_id, meter, hour, currency, cost_minor",
                 Params::new(self.dialect).rows(chunk.len(), 7)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = Statement::new(sql);
             for b in chunk {
                 query = query
                     .bind(tenant.as_str())
@@ -256,7 +253,7 @@ impl Tx {
                     .bind(&b.currency)
                     .bind(b.cost_minor);
             }
-            for row in query.fetch_all(self.conn().await?).await? {
+            for row in self.fetch_all(query).await? {
                 totals.push(HourlyUsage {
                     subscription_id: row.parsed("subscription_id")?,
                     customer_id: row.parsed("customer_id")?,
@@ -301,7 +298,7 @@ impl Tx {
                  DO UPDATE SET cost_minor = {table}.cost_minor + excluded.cost_minor",
                 Params::new(self.dialect).rows(chunk.len(), 5)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = Statement::new(sql);
             for p in chunk {
                 query = query
                     .bind(tenant.as_str())
@@ -310,7 +307,7 @@ impl Tx {
                     .bind(&p.currency)
                     .bind(p.cost_minor);
             }
-            query.execute(self.conn().await?).await?;
+            self.execute(query).await?;
         }
         Ok(())
     }
@@ -326,19 +323,21 @@ impl Tx {
         since: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<i64>> {
-        let rows = sqlx::query(
-            "SELECT cost_minor FROM usage_hourly WHERE tenant_id = $1 AND meter = $2 \
+        let rows = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT cost_minor FROM usage_hourly WHERE tenant_id = $1 AND meter = $2 \
              AND currency = $3 AND hour >= $4 AND subscription_id <> $6 \
              ORDER BY hour DESC LIMIT $5",
-        )
-        .bind(tenant.to_string())
-        .bind(meter)
-        .bind(currency)
-        .bind(micros(since))
-        .bind(i64::from(limit))
-        .bind(except.to_string())
-        .fetch_all(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(meter)
+                .bind(currency)
+                .bind(micros(since))
+                .bind(i64::from(limit))
+                .bind(except.to_string()),
+            )
+            .await?;
         rows.iter().map(|r| r.int("cost_minor")).collect()
     }
 
@@ -351,18 +350,20 @@ impl Tx {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<HourlySpend>> {
-        let rows = sqlx::query(
-            "SELECT meter, hour, cost_minor FROM usage_hourly WHERE tenant_id = $1 \
+        let rows = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT meter, hour, cost_minor FROM usage_hourly WHERE tenant_id = $1 \
              AND (customer_id = $2 OR subscription_id = $2) AND currency = $3 \
              AND hour >= $4 AND hour < $5 ORDER BY hour",
-        )
-        .bind(tenant.to_string())
-        .bind(scope_id)
-        .bind(currency)
-        .bind(micros(from))
-        .bind(micros(to))
-        .fetch_all(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(scope_id)
+                .bind(currency)
+                .bind(micros(from))
+                .bind(micros(to)),
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(HourlySpend {
@@ -382,16 +383,18 @@ impl Tx {
         month: &str,
         currency: &str,
     ) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT cost_minor FROM usage_monthly WHERE tenant_id = $1 AND scope_id = $2 \
+        let row = self
+            .fetch_optional(
+                Statement::new(
+                    "SELECT cost_minor FROM usage_monthly WHERE tenant_id = $1 AND scope_id = $2 \
              AND month = $3 AND currency = $4",
-        )
-        .bind(tenant.to_string())
-        .bind(scope_id)
-        .bind(month)
-        .bind(currency)
-        .fetch_optional(self.conn().await?)
-        .await?;
+                )
+                .bind(tenant.to_string())
+                .bind(scope_id)
+                .bind(month)
+                .bind(currency),
+            )
+            .await?;
         Ok(row.map(|r| r.int("cost_minor")).transpose()?.unwrap_or(0))
     }
 
@@ -404,16 +407,13 @@ impl Tx {
         from_day: &str,
         to_day: &str,
     ) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query(
-            "SELECT day, cost_minor FROM usage_daily WHERE tenant_id = $1 AND scope_id = $2 \
-             AND currency = $3 AND day >= $4 AND day <= $5 ORDER BY day",
-        )
+        let rows = self.fetch_all(Statement::new("SELECT day, cost_minor FROM usage_daily WHERE tenant_id = $1 AND scope_id = $2 \
+             AND currency = $3 AND day >= $4 AND day <= $5 ORDER BY day",)
         .bind(tenant.to_string())
         .bind(scope_id)
         .bind(currency)
         .bind(from_day)
-        .bind(to_day)
-        .fetch_all(self.conn().await?)
+        .bind(to_day))
         .await?;
         rows.iter()
             .map(|r| Ok((r.text("day")?, r.int("cost_minor")?)))
@@ -440,14 +440,14 @@ impl Tx {
                 p.next(),
                 p.list(chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let mut query = Statement::new(sql)
                 .bind(tenant.to_string())
                 .bind(from_day)
                 .bind(to_day);
             for scope in chunk {
                 query = query.bind(scope);
             }
-            for r in query.fetch_all(self.conn().await?).await? {
+            for r in self.fetch_all(query).await? {
                 days.push((
                     r.text("scope_id")?,
                     r.text("currency")?,
@@ -475,11 +475,11 @@ impl Tx {
                 p.next(),
                 p.list(chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            let mut query = Statement::new(sql).bind(tenant.to_string());
             for subscription in chunk {
                 query = query.bind(subscription.to_string());
             }
-            for r in query.fetch_all(self.conn().await?).await? {
+            for r in self.fetch_all(query).await? {
                 footprints.push((
                     r.parsed("subscription_id")?,
                     r.text("dimension")?,
@@ -506,7 +506,7 @@ impl Tx {
                  ON CONFLICT (tenant_id, subscription_id, dimension, value) DO NOTHING",
                 Params::new(self.dialect).rows(chunk.len(), 5)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = Statement::new(sql);
             for (subscription, dimension, value) in chunk {
                 query = query
                     .bind(tenant.as_str())
@@ -515,7 +515,7 @@ impl Tx {
                     .bind(*dimension)
                     .bind(value);
             }
-            query.execute(self.conn().await?).await?;
+            self.execute(query).await?;
         }
         Ok(())
     }
@@ -539,11 +539,11 @@ impl Tx {
                 p.rows(chunk.len(), 2),
                 self.dialect.for_update()
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            let mut query = Statement::new(sql).bind(tenant.to_string());
             for (subscription, meter) in chunk {
                 query = query.bind(subscription.to_string()).bind(meter);
             }
-            for r in query.fetch_all(self.conn().await?).await? {
+            for r in self.fetch_all(query).await? {
                 states.insert(
                     (r.parsed("subscription_id")?, r.text("meter")?),
                     r.text("state")?,
@@ -569,7 +569,7 @@ impl Tx {
                  DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
                 Params::new(self.dialect).rows(chunk.len(), 5)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = Statement::new(sql);
             for (subscription, meter, state) in chunk {
                 query = query
                     .bind(tenant.as_str())
@@ -578,7 +578,7 @@ impl Tx {
                     .bind(*meter)
                     .bind(state);
             }
-            query.execute(self.conn().await?).await?;
+            self.execute(query).await?;
         }
         Ok(())
     }
@@ -587,24 +587,27 @@ impl Tx {
         let sql = format!(
             "INSERT INTO budgets (tenant_id, {BUDGET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(b.id.to_string())
-            .bind(&b.scope_id)
-            .bind(b.customer_id.to_string())
-            .bind(&b.spec)
-            .bind(micros(b.created_at))
-            .execute(self.conn().await?)
-            .await?;
+        self.execute(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(b.id.to_string())
+                .bind(&b.scope_id)
+                .bind(b.customer_id.to_string())
+                .bind(&b.spec)
+                .bind(micros(b.created_at)),
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn budget(&mut self, tenant: TenantId, id: BudgetId) -> Result<BudgetRow> {
         let sql = format!("SELECT {BUDGET_COLUMNS} FROM budgets WHERE tenant_id = $1 AND id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.conn().await?)
+        let row = self
+            .fetch_optional(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(id.to_string()),
+            )
             .await?
             .ok_or(StoreError::NotFound)?;
         budget(&row)
@@ -620,12 +623,14 @@ impl Tx {
             "SELECT {BUDGET_COLUMNS} FROM budgets WHERE tenant_id = $1 AND id > $2 \
              AND ($3 = '' OR customer_id = $3) ORDER BY id LIMIT $4"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(customer.map(|c| c.to_string()).unwrap_or_default())
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(customer.map(|c| c.to_string()).unwrap_or_default())
+                    .bind(page.fetch_limit()),
+            )
             .await?;
         let budgets = rows.iter().map(budget).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(budgets, page, |b| b.id.to_string()))
@@ -646,11 +651,11 @@ impl Tx {
                 p.next(),
                 p.list(chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            let mut query = Statement::new(sql).bind(tenant.to_string());
             for scope in chunk {
                 query = query.bind(scope);
             }
-            for row in query.fetch_all(self.conn().await?).await? {
+            for row in self.fetch_all(query).await? {
                 budgets.push(budget(&row)?);
             }
         }
@@ -664,14 +669,11 @@ impl Tx {
         budget_key: &str,
         period_key: &str,
     ) -> Result<Vec<(i64, String)>> {
-        let rows = sqlx::query(
-            "SELECT percent, basis FROM budget_alerted WHERE tenant_id = $1 AND budget_key = $2 \
-             AND period_key = $3",
-        )
+        let rows = self.fetch_all(Statement::new("SELECT percent, basis FROM budget_alerted WHERE tenant_id = $1 AND budget_key = $2 \
+             AND period_key = $3",)
         .bind(tenant.to_string())
         .bind(budget_key)
-        .bind(period_key)
-        .fetch_all(self.conn().await?)
+        .bind(period_key))
         .await?;
         rows.iter()
             .map(|r| Ok((r.int("percent")?, r.text("basis")?)))
@@ -689,20 +691,17 @@ impl Tx {
         basis: &str,
         alert: AlertId,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO budget_alerted (tenant_id, budget_key, period_key, percent, basis, alert_id) \
+        let done = self.execute(Statement::new("INSERT INTO budget_alerted (tenant_id, budget_key, period_key, percent, basis, alert_id) \
              VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (tenant_id, budget_key, period_key, percent, basis) DO NOTHING",
-        )
+             ON CONFLICT (tenant_id, budget_key, period_key, percent, basis) DO NOTHING",)
         .bind(tenant.to_string())
         .bind(budget_key)
         .bind(period_key)
         .bind(i64::from(percent))
         .bind(basis)
-        .bind(alert.to_string())
-        .execute(self.conn().await?)
+        .bind(alert.to_string()))
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     pub async fn insert_alert(&mut self, tenant: TenantId, a: &AlertRow) -> Result<()> {
@@ -710,19 +709,20 @@ impl Tx {
             "INSERT INTO alerts (tenant_id, {ALERT_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(a.id.to_string())
-            .bind(&a.kind)
-            .bind(a.customer_id.map(|c| c.to_string()))
-            .bind(a.subscription_id.map(|s| s.to_string()))
-            .bind(&a.status)
-            .bind(&a.sentence)
-            .bind(&a.details)
-            .bind(micros(a.created_at))
-            .bind(micros(a.updated_at))
-            .execute(self.conn().await?)
-            .await?;
+        self.execute(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(a.id.to_string())
+                .bind(&a.kind)
+                .bind(a.customer_id.map(|c| c.to_string()))
+                .bind(a.subscription_id.map(|s| s.to_string()))
+                .bind(&a.status)
+                .bind(&a.sentence)
+                .bind(&a.details)
+                .bind(micros(a.created_at))
+                .bind(micros(a.updated_at)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -731,10 +731,12 @@ impl Tx {
             "SELECT {ALERT_COLUMNS} FROM alerts WHERE tenant_id = $1 AND id = $2{}",
             self.dialect.for_update()
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.conn().await?)
+        let row = self
+            .fetch_optional(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(id.to_string()),
+            )
             .await?
             .ok_or(StoreError::NotFound)?;
         alert(&row)
@@ -751,19 +753,21 @@ impl Tx {
              AND ($3 = '' OR kind = $3) AND ($4 = '' OR customer_id = $4) \
              AND ($5 = '' OR status = $5) ORDER BY id LIMIT $6"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(filter.kind.clone().unwrap_or_default())
-            .bind(
-                filter
-                    .customer_id
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(filter.kind.clone().unwrap_or_default())
+                    .bind(
+                        filter
+                            .customer_id
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
+                    )
+                    .bind(filter.status.clone().unwrap_or_default())
+                    .bind(page.fetch_limit()),
             )
-            .bind(filter.status.clone().unwrap_or_default())
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
             .await?;
         let alerts = rows.iter().map(alert).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(alerts, page, |a| a.id.to_string()))
@@ -776,14 +780,15 @@ impl Tx {
         status: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE alerts SET status = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2",
+        self.execute(
+            Statement::new(
+                "UPDATE alerts SET status = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(status)
+            .bind(micros(at)),
         )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .bind(status)
-        .bind(micros(at))
-        .execute(self.conn().await?)
         .await?;
         Ok(())
     }

@@ -6,6 +6,7 @@ use tollgate_core::{CustomerId, TenantId, VerificationId};
 use crate::{
     Result, Tx,
     row::{RowExt, micros},
+    statement::{Row, Statement},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +28,7 @@ pub struct VerificationRow {
 
 const COLUMNS: &str = "id, customer_id, kind, status, code_hash, attempts, expires_at, result, created_at, completed_at";
 
-fn verification(row: &sqlx::any::AnyRow) -> Result<VerificationRow> {
+fn verification(row: &Row) -> Result<VerificationRow> {
     Ok(VerificationRow {
         id: row.parsed("id")?,
         customer_id: row.parsed("customer_id")?,
@@ -51,20 +52,21 @@ impl Tx {
         let sql = format!(
             "INSERT INTO verifications (tenant_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(v.id.to_string())
-            .bind(v.customer_id.to_string())
-            .bind(&v.kind)
-            .bind(&v.status)
-            .bind(v.code_hash.clone())
-            .bind(v.attempts)
-            .bind(v.expires_at.map(micros))
-            .bind(v.result.clone())
-            .bind(micros(v.created_at))
-            .bind(v.completed_at.map(micros))
-            .execute(self.conn().await?)
-            .await?;
+        self.execute(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(v.id.to_string())
+                .bind(v.customer_id.to_string())
+                .bind(&v.kind)
+                .bind(&v.status)
+                .bind(v.code_hash.clone())
+                .bind(v.attempts)
+                .bind(v.expires_at.map(micros))
+                .bind(v.result.clone())
+                .bind(micros(v.created_at))
+                .bind(v.completed_at.map(micros)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -86,17 +88,14 @@ impl Tx {
         tenant: TenantId,
         v: &VerificationRow,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE verifications SET status = $3, attempts = $4, result = $5, completed_at = $6 \
-             WHERE tenant_id = $1 AND id = $2",
-        )
+        self.execute(Statement::new("UPDATE verifications SET status = $3, attempts = $4, result = $5, completed_at = $6 \
+             WHERE tenant_id = $1 AND id = $2",)
         .bind(tenant.to_string())
         .bind(v.id.to_string())
         .bind(&v.status)
         .bind(v.attempts)
         .bind(v.result.clone())
-        .bind(v.completed_at.map(micros))
-        .execute(self.conn().await?)
+        .bind(v.completed_at.map(micros)))
         .await?;
         Ok(())
     }

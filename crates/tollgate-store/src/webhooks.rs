@@ -6,10 +6,10 @@ use tollgate_core::{TenantId, WebhookId, webhooks::EndpointStatus};
 
 use crate::{
     Result, Tx,
-    batch::Write,
     page::{Page, PageRequest},
     row::{RowExt, micros, to_json},
     sql::Params,
+    statement::{Row, Statement},
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +30,7 @@ pub struct WebhookRow {
 const COLUMNS: &str = "id, url, description, event_types, secret, status, disabled_reason, \
                        created_at, updated_at";
 
-fn webhook(row: &sqlx::any::AnyRow) -> Result<WebhookRow> {
+fn webhook(row: &Row) -> Result<WebhookRow> {
     Ok(WebhookRow {
         id: row.parsed("id")?,
         url: row.text("url")?,
@@ -50,19 +50,20 @@ impl Tx {
             "INSERT INTO webhook_endpoints (tenant_id, {COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(w.id.to_string())
-            .bind(&w.url)
-            .bind(w.description.clone())
-            .bind(to_json(&w.event_types))
-            .bind(&w.secret)
-            .bind(w.status.as_str())
-            .bind(w.disabled_reason.clone())
-            .bind(micros(w.created_at))
-            .bind(micros(w.updated_at))
-            .execute(self.conn().await?)
-            .await?;
+        self.execute(
+            Statement::new(sql)
+                .bind(tenant.to_string())
+                .bind(w.id.to_string())
+                .bind(&w.url)
+                .bind(w.description.clone())
+                .bind(to_json(&w.event_types))
+                .bind(&w.secret)
+                .bind(w.status.as_str())
+                .bind(w.disabled_reason.clone())
+                .bind(micros(w.created_at))
+                .bind(micros(w.updated_at)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -86,11 +87,13 @@ impl Tx {
             "SELECT {COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1 AND id > $2 \
              AND removed_at IS NULL ORDER BY id LIMIT $3"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.to_string())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(page.fetch_limit())
-            .fetch_all(self.conn().await?)
+        let rows = self
+            .fetch_all(
+                Statement::new(sql)
+                    .bind(tenant.to_string())
+                    .bind(page.after.clone().unwrap_or_default())
+                    .bind(page.fetch_limit()),
+            )
             .await?;
         let hooks = rows.iter().map(webhook).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(hooks, page, |w| w.id.to_string()))
@@ -108,8 +111,8 @@ impl Tx {
         );
         // Asked in the middle of every decision's write: the writes before it ride along.
         let rows = self
-            .fetch_after_writes(
-                Write::new(sql)
+            .fetch_all(
+                Statement::new(sql)
                     .bind(tenant.to_string())
                     .bind(EndpointStatus::Enabled.as_str()),
             )
@@ -119,21 +122,22 @@ impl Tx {
 
     /// Writes every changeable field of `w` (read with `webhook` in this transaction).
     pub async fn update_webhook(&mut self, tenant: TenantId, w: &WebhookRow) -> Result<()> {
-        sqlx::query(
-            "UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, \
+        self.execute(
+            Statement::new(
+                "UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, \
              secret = $6, status = $7, disabled_reason = $8, updated_at = $9 \
              WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL",
+            )
+            .bind(tenant.to_string())
+            .bind(w.id.to_string())
+            .bind(&w.url)
+            .bind(w.description.clone())
+            .bind(to_json(&w.event_types))
+            .bind(&w.secret)
+            .bind(w.status.as_str())
+            .bind(w.disabled_reason.clone())
+            .bind(micros(w.updated_at)),
         )
-        .bind(tenant.to_string())
-        .bind(w.id.to_string())
-        .bind(&w.url)
-        .bind(w.description.clone())
-        .bind(to_json(&w.event_types))
-        .bind(&w.secret)
-        .bind(w.status.as_str())
-        .bind(w.disabled_reason.clone())
-        .bind(micros(w.updated_at))
-        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -147,19 +151,16 @@ impl Tx {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE webhook_endpoints SET status = $3, disabled_reason = $4, updated_at = $5 \
-             WHERE tenant_id = $1 AND id = $2 AND status = $6 AND removed_at IS NULL",
-        )
+        let done = self.execute(Statement::new("UPDATE webhook_endpoints SET status = $3, disabled_reason = $4, updated_at = $5 \
+             WHERE tenant_id = $1 AND id = $2 AND status = $6 AND removed_at IS NULL",)
         .bind(tenant.to_string())
         .bind(id.to_string())
         .bind(EndpointStatus::Disabled.as_str())
         .bind(reason)
         .bind(micros(now))
-        .bind(EndpointStatus::Enabled.as_str())
-        .execute(self.conn().await?)
+        .bind(EndpointStatus::Enabled.as_str()))
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     pub async fn remove_webhook(
@@ -168,14 +169,15 @@ impl Tx {
         id: WebhookId,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE webhook_endpoints SET removed_at = $3, updated_at = $3 \
+        self.execute(
+            Statement::new(
+                "UPDATE webhook_endpoints SET removed_at = $3, updated_at = $3 \
              WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL",
+            )
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(micros(now)),
         )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .bind(micros(now))
-        .execute(self.conn().await?)
         .await?;
         Ok(())
     }

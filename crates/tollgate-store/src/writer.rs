@@ -15,13 +15,16 @@
 //! So nobody hears "committed" before the data is on disk, a lone writer commits at once, and
 //! under load a commit carries as many transactions as queued during the previous one. A
 //! transaction dropped without commit rolls back to its savepoint and leaves the others intact.
+//!
+//! Statements run on the caller's thread (see [`crate::lite`]). The two that may wait, `BEGIN
+//! IMMEDIATE` on another process's write lock and `COMMIT` on the disk, run on the blocking
+//! pool, once per group.
 
 use std::sync::Arc;
 
-use sqlx::{AnyConnection, Executor};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
-use crate::{Result, StoreError, batch::Write};
+use crate::{Result, StoreError, lite::LiteConn, statement::Statement};
 
 type Outcome = std::result::Result<(), String>;
 
@@ -30,26 +33,41 @@ const BEGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 pub(crate) struct Writer(Arc<Mutex<State>>);
 
 struct State {
-    conn: AnyConnection,
+    conn: LiteConn,
     /// A physical transaction is open.
     open: bool,
     /// Transactions released into the open physical one, waiting for its `COMMIT`.
     waiting: Vec<oneshot::Sender<Outcome>>,
     /// A transaction was dropped without commit and its savepoint is still to be undone.
     dirty: bool,
-    /// The connection's settings for this role are applied.
-    configured: bool,
 }
 
 impl Writer {
-    pub(crate) fn new(conn: AnyConnection) -> Self {
-        Self(Arc::new(Mutex::new(State {
+    pub(crate) fn new(mut conn: LiteConn) -> Result<Self> {
+        // Each transaction is a savepoint, and SQLite keeps the pages a savepoint changes in a
+        // sub-journal: in a temporary file by default, where a group's sub-journal grows with
+        // every member and each page costs a write() (5 % of the server's CPU under the sign-up
+        // bench). In memory it is dropped at each RELEASE instead.
+        //
+        // Usage batches dirty pages all over the usage_records key index (record ids are often
+        // random GUIDs). With the default 2 MB page cache, a group's dirty pages spill to the
+        // WAL before its COMMIT, and too little of the index stays cached to find its pages
+        // again; 64 MB is this one connection's (BENCHMARKS.md).
+        //
+        // Checkpoints run beside the writer (see `checkpointer`). This one, inside the COMMIT
+        // that passes 16,000 pages (64 MB), is the backstop: under sustained writes the log
+        // starts over only when it is wholly copied as a write begins, which a checkpoint right
+        // after a COMMIT on this connection ensures.
+        conn.batch(
+            "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; \
+             PRAGMA wal_autocheckpoint = 16000;",
+        )?;
+        Ok(Self(Arc::new(Mutex::new(State {
             conn,
             open: false,
             waiting: Vec::new(),
             dirty: false,
-            configured: false,
-        })))
+        }))))
     }
 
     pub(crate) async fn begin(&self) -> Result<GroupTx> {
@@ -58,35 +76,16 @@ impl Writer {
         let mut state = tokio::time::timeout(BEGIN_TIMEOUT, Arc::clone(&self.0).lock_owned())
             .await
             .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?;
-        state.settle().await;
-        if !state.configured {
-            // Each transaction is a savepoint, and SQLite keeps the pages a savepoint changes
-            // in a sub-journal: in a temporary file by default, where a group's sub-journal
-            // grows with every member and each page costs a write() (5 % of the server's CPU
-            // under the sign-up bench). In memory it is dropped at each RELEASE instead.
-            state.conn.execute("PRAGMA temp_store = MEMORY").await?;
-            // Usage batches dirty pages all over the usage_records key index (record ids are
-            // often random GUIDs). With the default 2 MB page cache, a group's dirty pages spill
-            // to the WAL before its COMMIT, and too little of the index stays cached to find
-            // its pages again; 64 MB is this one connection's (BENCHMARKS.md).
-            state.conn.execute("PRAGMA cache_size = -65536").await?;
-            // Checkpoints run beside the writer (see `checkpointer`). This one, inside the
-            // COMMIT that passes 16,000 pages (64 MB), is the backstop: under sustained writes
-            // the log starts over only when it is wholly copied as a write begins, which a
-            // checkpoint right after a COMMIT on this connection ensures.
-            state
-                .conn
-                .execute("PRAGMA wal_autocheckpoint = 16000")
-                .await?;
-            state.configured = true;
-        }
+        state.settle();
         if !state.open {
-            state.conn.execute("BEGIN IMMEDIATE").await?;
+            let begun;
+            (state, begun) = blocking(state, |state| state.conn.batch("BEGIN IMMEDIATE")).await;
+            begun?;
             state.open = true;
         }
-        if let Err(error) = state.conn.execute("SAVEPOINT logical").await {
-            state.abort(&error.to_string()).await;
-            return Err(error.into());
+        if let Err(error) = state.conn.batch("SAVEPOINT logical") {
+            state.abort(&error.to_string());
+            return Err(error);
         }
         Ok(GroupTx {
             state: Some(state),
@@ -96,9 +95,9 @@ impl Writer {
 
     pub(crate) async fn close(&self) {
         let mut state = self.0.lock().await;
-        state.settle().await;
+        state.settle();
         if state.open {
-            state.abort("the store is closing").await;
+            state.abort("the store is closing");
         }
     }
 }
@@ -109,15 +108,29 @@ impl std::fmt::Debug for Writer {
     }
 }
 
+/// Runs `f` on the blocking pool, for the statements that may wait on the disk or on another
+/// process, and hands the writer back.
+async fn blocking<T: Send + 'static>(
+    mut state: OwnedMutexGuard<State>,
+    f: impl FnOnce(&mut State) -> T + Send + 'static,
+) -> (OwnedMutexGuard<State>, T) {
+    tokio::task::spawn_blocking(move || {
+        let out = f(&mut state);
+        (state, out)
+    })
+    .await
+    .expect("the writer's statements do not panic")
+}
+
 impl State {
     /// Commits the physical transaction and tells every registered transaction how it went.
-    async fn flush(&mut self) {
-        let outcome = match self.conn.execute("COMMIT").await {
-            Ok(_) => Ok(()),
+    fn flush(&mut self) {
+        let outcome = match self.conn.batch("COMMIT") {
+            Ok(()) => Ok(()),
             Err(error) => {
                 // A failed COMMIT may leave the transaction open; end it so the next group
                 // starts clean.
-                let _ = self.conn.execute("ROLLBACK").await;
+                let _ = self.conn.batch("ROLLBACK");
                 Err(error.to_string())
             }
         };
@@ -128,8 +141,8 @@ impl State {
     }
 
     /// Ends the physical transaction without keeping anything, and fails everyone waiting on it.
-    async fn abort(&mut self, reason: &str) {
-        let _ = self.conn.execute("ROLLBACK").await;
+    fn abort(&mut self, reason: &str) {
+        let _ = self.conn.batch("ROLLBACK");
         self.open = false;
         for waiter in self.waiting.drain(..) {
             let _ = waiter.send(Err(format!("the group's transaction failed: {reason}")));
@@ -138,22 +151,18 @@ impl State {
 
     /// Undoes a dropped transaction's savepoint. If nobody else's work is in the physical
     /// transaction, ends it too, so an idle writer never holds SQLite's write lock.
-    async fn settle(&mut self) {
+    fn settle(&mut self) {
         if !std::mem::take(&mut self.dirty) {
             return;
         }
-        match self
-            .conn
-            .execute("ROLLBACK TO logical; RELEASE logical")
-            .await
-        {
-            Ok(_) if self.waiting.is_empty() => {
-                let _ = self.conn.execute("ROLLBACK").await;
+        match self.conn.batch("ROLLBACK TO logical; RELEASE logical") {
+            Ok(()) if self.waiting.is_empty() => {
+                let _ = self.conn.batch("ROLLBACK");
                 self.open = false;
             }
-            Ok(_) => {}
+            Ok(()) => {}
             // SQLite rolled the whole transaction back on its own (disk full, I/O error).
-            Err(error) => self.abort(&error.to_string()).await,
+            Err(error) => self.abort(&error.to_string()),
         }
     }
 }
@@ -166,7 +175,7 @@ pub(crate) struct GroupTx {
 }
 
 impl GroupTx {
-    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+    pub(crate) fn conn(&mut self) -> &mut LiteConn {
         let state = self
             .state
             .as_mut()
@@ -174,19 +183,21 @@ impl GroupTx {
         &mut state.conn
     }
 
-    /// Runs the transaction's last `writes` (see [`crate::batch`]) and releases its savepoint in
-    /// one round trip, then waits for the group's `COMMIT`.
-    pub(crate) async fn commit(mut self, writes: Write) -> Result<()> {
+    /// Runs the transaction's last `writes` and releases its savepoint, then waits for the
+    /// group's `COMMIT`.
+    pub(crate) async fn commit(mut self, writes: Vec<Statement>) -> Result<()> {
         let mut state = self
             .state
             .take()
             .expect("a transaction holds the writer until it ends");
-        let mut release = writes;
-        release.push(Write::new("RELEASE logical".into()));
-        if let Err(error) = release.execute(&mut state.conn).await {
+        let released = writes
+            .into_iter()
+            .try_for_each(|write| state.conn.execute(write).map(drop))
+            .and_then(|()| state.conn.batch("RELEASE logical"));
+        if let Err(error) = released {
             // A write failed before the RELEASE ran: undo this savepoint only, as a drop would.
             state.dirty = true;
-            state.settle().await;
+            state.settle();
             return Err(error);
         }
         let (sender, mut outcome) = oneshot::channel();
@@ -195,11 +206,11 @@ impl GroupTx {
 
         // Writers queued behind us run now; then we, or one of them, commit the group.
         let mut state = Arc::clone(&self.writer).lock_owned().await;
-        state.settle().await;
+        state.settle();
         let result = match outcome.try_recv() {
             Ok(result) => result,
             Err(oneshot::error::TryRecvError::Empty) => {
-                state.flush().await;
+                let (state, ()) = blocking(state, State::flush).await;
                 drop(state);
                 outcome
                     .await
@@ -215,14 +226,9 @@ impl GroupTx {
 
 impl Drop for GroupTx {
     fn drop(&mut self) {
-        let Some(mut state) = self.state.take() else {
-            return;
-        };
-        // Rolling back needs an await. Marked first, so that whoever takes the lock next
-        // cleans up if the task below never runs; the task keeps the lock until it is done.
-        state.dirty = true;
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { state.settle().await });
+        if let Some(mut state) = self.state.take() {
+            state.dirty = true;
+            state.settle();
         }
     }
 }
