@@ -246,7 +246,7 @@ impl Store {
     pub async fn read(&self) -> Result<Tx> {
         let inner = match &self.engine {
             Engine::Sqlite { readers, .. } => {
-                let mut lease = readers.lease()?;
+                let mut lease = readers.lease().await?;
                 lease.conn().batch("BEGIN")?;
                 TxInner::Lease(lease)
             }
@@ -260,7 +260,7 @@ impl Store {
     /// links, velocity and lists); it saves the `BEGIN` and `ROLLBACK` of [`Store::read`].
     pub async fn read_latest(&self) -> Result<Tx> {
         let inner = match &self.engine {
-            Engine::Sqlite { readers, .. } => TxInner::Lease(readers.lease()?),
+            Engine::Sqlite { readers, .. } => TxInner::Lease(readers.lease().await?),
             Engine::Postgres(pool) => TxInner::Conn(pool.acquire().await?),
         };
         Ok(self.tx(inner))
@@ -360,10 +360,8 @@ impl Tx {
             // The last writes run just before the savepoint's `RELEASE`.
             TxInner::Group(tx) => tx.commit(kept).await,
             TxInner::Conn(_) => Ok(()),
+            // Reads: nothing was kept (see `write`).
             TxInner::Lease(mut lease) => {
-                for write in kept {
-                    lease.conn().execute(write)?;
-                }
                 if lease.conn().in_transaction() {
                     lease.conn().batch("COMMIT")?;
                 }

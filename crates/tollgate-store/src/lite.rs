@@ -12,12 +12,15 @@
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use rusqlite::{
     Connection, OpenFlags,
     types::{Null, ValueRef},
 };
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
     Result, StoreError,
@@ -28,8 +31,14 @@ use crate::{
 /// for the ones whose text varies with the data (`IN` lists, multi-row `VALUES`).
 const PREPARED_STATEMENTS: usize = 512;
 
-/// Idle readers kept open for the next lease; more are opened when all are in use.
+/// Readers on loan at once; a lease asked for beyond them waits for one to come back.
+const READERS: usize = 16;
+
+/// Idle readers kept open for the next lease.
 const IDLE_READERS: usize = 8;
+
+/// How long a lease waits for a reader before the request fails.
+const LEASE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One SQLite connection, set up for the store.
 pub(crate) struct LiteConn(Connection);
@@ -169,6 +178,7 @@ impl LiteRow {
 pub(crate) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<LiteConn>>,
+    on_loan: Arc<Semaphore>,
 }
 
 impl Readers {
@@ -176,18 +186,31 @@ impl Readers {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
+            on_loan: Arc::new(Semaphore::new(READERS)),
         }
     }
 
-    pub(crate) fn lease(self: &Arc<Self>) -> Result<Lease> {
+    pub(crate) async fn lease(self: &Arc<Self>) -> Result<Lease> {
+        let permit = tokio::time::timeout(LEASE_TIMEOUT, Arc::clone(&self.on_loan).acquire_owned())
+            .await
+            .ok()
+            .and_then(std::result::Result::ok)
+            .ok_or(StoreError::Database(sqlx::Error::PoolTimedOut))?;
         let idle = self.idle.lock().expect("readers lock").pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => LiteConn::open(&self.path)?,
+            None => {
+                let mut conn = LiteConn::open(&self.path)?;
+                // A reader never takes the write lock, so it never waits on the busy timeout
+                // on the runtime's thread; the writer is the one connection that writes.
+                conn.batch("PRAGMA query_only = ON")?;
+                conn
+            }
         };
         Ok(Lease {
             conn: Some(conn),
             readers: Arc::clone(self),
+            _permit: permit,
         })
     }
 
@@ -203,6 +226,8 @@ pub(crate) struct Lease {
     /// `None` only inside `drop`.
     conn: Option<LiteConn>,
     readers: Arc<Readers>,
+    /// Returned after the connection, when the lease is dropped.
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Lease {

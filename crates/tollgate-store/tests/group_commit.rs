@@ -139,7 +139,8 @@ async fn a_dropped_transaction_leaves_the_database_writable_for_other_processes(
     let mut tx = db.store.begin().await.unwrap();
     tx.insert_tenant(&tenant(1)).await.unwrap();
     drop(tx);
-    // The next transaction starts only after the rollback task has run.
+    // The drop rolled the savepoint back, and with nobody else in the group, ended the
+    // physical transaction.
     db.store.begin().await.unwrap().commit().await.unwrap();
 
     // Were the lock still held, this would fail with "database is locked" after the busy
@@ -212,4 +213,42 @@ async fn the_bundled_sqlite_keeps_no_allocation_statistics() {
         used, 1,
         "SQLite was built without SQLITE_DEFAULT_MEMSTATUS=0"
     );
+}
+
+/// SQLite readers are lent as query-only connections: a write through a read transaction fails
+/// at once instead of queueing for the write lock on the runtime's thread, and leaves the
+/// writer free.
+#[tokio::test]
+async fn a_read_transaction_never_writes() {
+    let db = testing::sqlite().await;
+    let mut read = db.store.read().await.unwrap();
+    let refused = read.insert_tenant(&tenant(1)).await.unwrap_err();
+    assert!(refused.to_string().contains("readonly"), "{refused}");
+    drop(read);
+    let mut tx = db.store.begin().await.unwrap();
+    tx.insert_tenant(&tenant(2)).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// At most 16 SQLite readers are on loan: the next lease waits for one to come back rather
+/// than opening connections without bound.
+#[tokio::test]
+async fn a_reader_lease_beyond_the_bound_waits_for_one_to_come_back() {
+    let db = testing::sqlite().await;
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        held.push(db.store.read_latest().await.unwrap());
+    }
+    let waiting = tokio::spawn({
+        let store = db.store.clone();
+        async move { store.read().await.map(drop) }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!waiting.is_finished(), "a 17th reader was lent");
+    held.pop();
+    tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+        .await
+        .expect("the returned reader is lent again")
+        .unwrap()
+        .unwrap();
 }
