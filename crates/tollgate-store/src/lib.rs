@@ -1,7 +1,9 @@
-//! Tollgate's store. One SQL implementation serves both engines through sqlx's `Any` driver:
-//! the schema is written in the portable subset (TEXT, BIGINT), and the few places where the
-//! engines differ — how a write transaction starts, how a row is locked — go through [`Dialect`].
-//! Each pillar is a module of methods on [`Tx`], so one transaction can span pillars.
+//! Tollgate's store. One SQL implementation serves both engines: the schema is written in the
+//! portable subset (TEXT, BIGINT), every query is a [`statement::Statement`] that a [`Tx`] runs
+//! on PostgreSQL through sqlx or on SQLite on the calling thread ([`lite`]), and the few places
+//! where the engines differ — how a write transaction starts, how a row is locked — go through
+//! [`Dialect`]. Each pillar is a module of methods on [`Tx`], so one transaction can span
+//! pillars.
 
 mod activity;
 mod audit;
@@ -224,6 +226,7 @@ impl Store {
                     .await?;
             }
             Conn::Lite(conn) => conn.batch(sql)?,
+            Conn::Blocking(lease) => lease.conn().batch(sql)?,
         }
         tx.commit().await
     }
@@ -246,7 +249,7 @@ impl Store {
     pub async fn read(&self) -> Result<Tx> {
         let inner = match &self.engine {
             Engine::Sqlite { readers, .. } => {
-                let mut lease = readers.lease().await?;
+                let mut lease = readers.lease(true).await?;
                 lease.conn().batch("BEGIN")?;
                 TxInner::Lease(lease)
             }
@@ -260,7 +263,7 @@ impl Store {
     /// links, velocity and lists); it saves the `BEGIN` and `ROLLBACK` of [`Store::read`].
     pub async fn read_latest(&self) -> Result<Tx> {
         let inner = match &self.engine {
-            Engine::Sqlite { readers, .. } => TxInner::Lease(readers.lease().await?),
+            Engine::Sqlite { readers, .. } => TxInner::Lease(readers.lease(false).await?),
             Engine::Postgres(pool) => TxInner::Conn(pool.acquire().await?),
         };
         Ok(self.tx(inner))
@@ -420,7 +423,13 @@ impl Tx {
             TxInner::Pool(tx) => Conn::Any(tx),
             TxInner::Conn(conn) => Conn::Any(conn),
             TxInner::Group(tx) => Conn::Lite(tx.conn()),
-            TxInner::Lease(lease) => Conn::Lite(lease.conn()),
+            TxInner::Lease(lease) => {
+                if lease.blocking {
+                    Conn::Blocking(lease)
+                } else {
+                    Conn::Lite(lease.conn())
+                }
+            }
         }
     }
 

@@ -190,7 +190,8 @@ impl Readers {
         }
     }
 
-    pub(crate) async fn lease(self: &Arc<Self>) -> Result<Lease> {
+    /// Lends a reader; a `blocking` one runs its statements on the blocking pool.
+    pub(crate) async fn lease(self: &Arc<Self>, blocking: bool) -> Result<Lease> {
         let permit = tokio::time::timeout(LEASE_TIMEOUT, Arc::clone(&self.on_loan).acquire_owned())
             .await
             .ok()
@@ -210,6 +211,7 @@ impl Readers {
         Ok(Lease {
             conn: Some(conn),
             readers: Arc::clone(self),
+            blocking,
             _permit: permit,
         })
     }
@@ -223,9 +225,13 @@ impl Readers {
 /// transaction it was in ended.
 #[derive(Debug)]
 pub(crate) struct Lease {
-    /// `None` only inside `drop`.
+    /// `None` only inside `drop`, or while a statement runs on the blocking pool.
     conn: Option<LiteConn>,
     readers: Arc<Readers>,
+    /// Statements run on the blocking pool instead of the caller's thread: for snapshot reads
+    /// (pages, reports, backtests, jobs), which may scan far more than a decision's lookups
+    /// and must not hold a runtime worker meanwhile.
+    pub(crate) blocking: bool,
     /// Returned after the connection, when the lease is dropped.
     _permit: OwnedSemaphorePermit,
 }
@@ -233,6 +239,22 @@ pub(crate) struct Lease {
 impl Lease {
     pub(crate) fn conn(&mut self) -> &mut LiteConn {
         self.conn.as_mut().expect("a lease holds its connection")
+    }
+
+    /// Runs `statement` on the blocking pool: its rows and the rows it changed. Should the
+    /// caller stop waiting, the connection is closed when the statement ends.
+    pub(crate) async fn run_blocking(&mut self, statement: Statement) -> Result<(Vec<Row>, u64)> {
+        let mut conn = self.conn.take().expect("a lease holds its connection");
+        let (conn, out) = tokio::task::spawn_blocking(move || {
+            let out = conn
+                .run(statement, true)
+                .map(|rows| (rows, conn.0.changes()));
+            (conn, out)
+        })
+        .await
+        .expect("a statement does not panic");
+        self.conn = Some(conn);
+        out
     }
 }
 

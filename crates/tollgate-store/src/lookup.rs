@@ -3,9 +3,10 @@
 //! A decision looks at its neighbourhood: other customers sharing its link keys, velocity
 //! windows, the tenant's block and allow lists, and for an existing customer its history
 //! (sign-up facts, a cleared payment, passed verification steps). Asked one by one that is up to
-//! six round trips, and on SQLite each is two thread hand-offs (BENCHMARKS.md). The parts are
-//! independent reads, so they go as one `UNION ALL` in a common row shape — `part` says which
-//! question a row answers, `k` which key of it — and cost one round trip on either engine.
+//! six statements: six round trips on PostgreSQL, six read transactions to start on SQLite (and
+//! under writes each finds its page cache emptied). The parts are independent reads, so they go
+//! as one `UNION ALL` in a common row shape — `part` says which question a row answers, `k`
+//! which key of it — and cost one statement on either engine.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,12 +1,12 @@
 //! Placeholders for statements whose parameter count depends on the data (multi-row `VALUES`,
 //! `IN` lists), written the way each engine binds them fastest.
 //!
-//! PostgreSQL numbers its parameters `$1, $2, …`. On SQLite, sqlx asks for the name of every
-//! parameter it binds, and SQLite finds the name of a `$n` by scanning the list of the
-//! statement's named parameters, so binding n of them costs n²: 5,500 took longer than running
+//! PostgreSQL numbers its parameters `$1, $2, …`. SQLite reads a `$n` as a named parameter, so
+//! the store binds it by name (`lite.rs`), and SQLite finds a name by scanning the list of the
+//! statement's named parameters: binding n of them costs n², and 5,500 took longer than running
 //! the statement. Anonymous `?` are not in that list and cost the same however many there
-//! are — but they are numbered by position, so a statement must not mix them with `$n` (sqlx
-//! would bind the wrong values), and a value used twice is bound twice.
+//! are — but they are numbered by position, so a statement must not mix them with `$n` (its
+//! first placeholder decides how all are bound), and a value used twice is bound twice.
 //!
 //! [`Params`] hands out placeholders in the order the values are bound:
 //!

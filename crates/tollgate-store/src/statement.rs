@@ -17,7 +17,7 @@ use sqlx::{
 
 use crate::{
     Result, StoreError,
-    lite::{LiteConn, LiteRow},
+    lite::{Lease, LiteConn, LiteRow},
 };
 
 /// Unique constraints a write may break, as [`StoreError::unique`] takes them.
@@ -120,6 +120,7 @@ impl Statement {
     pub(crate) async fn execute(self, conn: Conn<'_>) -> Result<u64> {
         match conn {
             Conn::Lite(conn) => conn.execute(self),
+            Conn::Blocking(lease) => Ok(lease.run_blocking(self).await?.1),
             Conn::Any(conn) => {
                 let (query, unique) = self.into_sqlx();
                 match query.execute(conn).await {
@@ -134,6 +135,7 @@ impl Statement {
     pub(crate) async fn fetch(self, conn: Conn<'_>) -> Result<Vec<Row>> {
         match conn {
             Conn::Lite(conn) => conn.fetch(self),
+            Conn::Blocking(lease) => Ok(lease.run_blocking(self).await?.0),
             Conn::Any(conn) => {
                 let (query, unique) = self.into_sqlx();
                 match query.fetch_all(conn).await {
@@ -156,10 +158,12 @@ impl Statement {
     }
 }
 
-/// Where a statement runs: a sqlx connection (PostgreSQL), or SQLite on this thread.
+/// Where a statement runs: a sqlx connection (PostgreSQL), SQLite on this thread, or SQLite on
+/// the blocking pool.
 pub(crate) enum Conn<'a> {
     Any(&'a mut AnyConnection),
     Lite(&'a mut LiteConn),
+    Blocking(&'a mut Lease),
 }
 
 /// One row a statement returned; read it through [`crate::row::RowExt`].

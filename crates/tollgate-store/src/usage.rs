@@ -192,8 +192,8 @@ impl Tx {
         let tenant = tenant.to_string();
         let at = micros(at);
         for chunk in rows.chunks(rows_per_statement(13, 0)) {
-            // Re-sent records are rare, and `RETURNING` every new id costs a row decoded
-            // through sqlx per record (the largest result of a usage batch). So the chunk goes in
+            // Re-sent records are rare, and `RETURNING` every new id costs a row copied out per
+            // record (the largest result of a usage batch). So the chunk goes in
             // under a savepoint and only the count is checked; when it falls short, the insert is
             // undone and repeated with `RETURNING` to learn which records were already stored.
             self.execute(Statement::new("SAVEPOINT usage_records"))
