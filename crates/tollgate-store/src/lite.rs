@@ -57,12 +57,12 @@ impl LiteConn {
         )?;
         conn.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
         // The file is already in WAL mode (the migrations set it). synchronous=FULL makes a
-        // commit durable before the API answers 2xx, even across power loss. Every commit
-        // empties the other connections' page caches; mapped, the file's unchanged pages are
-        // read in place instead of with a `pread` each (docs/architecture.md).
+        // commit durable before the API answers 2xx, even across power loss. Not mapped: a
+        // connection unmaps the whole file whenever a read finds the log changed, which under
+        // steady writes is every read (docs/architecture.md).
         conn.execute_batch(
             "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-             PRAGMA foreign_keys = ON; PRAGMA mmap_size = 1073741824;",
+             PRAGMA foreign_keys = ON; PRAGMA mmap_size = 0;",
         )?;
         Ok(Self(conn))
     }
