@@ -9,7 +9,7 @@ use tollgate_core::{
 
 use crate::{
     Result, StoreError, Tx,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     policies::{NewVersion, Versioned},
     row::{RowExt, micros, to_json},
     statement::{Row, Statement},
@@ -172,27 +172,15 @@ impl Tx {
         filter: &NoticeFilter,
         page: &PageRequest,
     ) -> Result<Page<Notice>> {
-        let sql = format!(
-            "SELECT {NOTICE_COLUMNS} FROM notices WHERE tenant_id = $1 AND id > $2 \
-             AND ($3 = '' OR customer_id = $3) AND ($4 = '' OR kind = $4) \
-             AND ($5 = '' OR case_id = $5) ORDER BY id LIMIT $6"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(
-                        filter
-                            .customer_id
-                            .map(|c| c.to_string())
-                            .unwrap_or_default(),
-                    )
-                    .bind(filter.kind.clone().unwrap_or_default())
-                    .bind(filter.case_id.map(|c| c.to_string()).unwrap_or_default())
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let listing = Listing::new(
+            format!("SELECT {NOTICE_COLUMNS} FROM notices"),
+            tenant,
+            page,
+        )
+        .matching("customer_id", filter.customer_id)
+        .matching("kind", filter.kind.as_deref())
+        .matching("case_id", filter.case_id);
+        let rows = self.fetch_all(listing.statement()).await?;
         let data = rows.iter().map(notice).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(data, page, |n| n.id.to_string()))
     }
@@ -354,29 +342,16 @@ impl Tx {
         filter: &CaseFilter,
         page: &PageRequest,
     ) -> Result<Page<Case>> {
-        let sql = format!(
-            "SELECT {CASE_COLUMNS} FROM cases WHERE tenant_id = $1 AND id > $2 \
-             AND ($3 = '' OR state = $3) AND ($4 = '' OR customer_id = $4) \
-             AND ($5 = '' OR assignee = $5) \
-             AND ($6 < 0 OR (state <> 'resolved' AND deadline_at < $6)) ORDER BY id LIMIT $7"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(filter.state.map_or("", |s| s.as_str()))
-                    .bind(
-                        filter
-                            .customer_id
-                            .map(|c| c.to_string())
-                            .unwrap_or_default(),
-                    )
-                    .bind(filter.assignee.clone().unwrap_or_default())
-                    .bind(filter.overdue_at.map_or(-1, micros))
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let mut listing = Listing::new(format!("SELECT {CASE_COLUMNS} FROM cases"), tenant, page)
+            .matching("state", filter.state.map(|s| s.as_str()))
+            .matching("customer_id", filter.customer_id)
+            .matching("assignee", filter.assignee.as_deref());
+        if let Some(at) = filter.overdue_at {
+            listing = listing.condition(micros(at), |p| {
+                format!("state <> 'resolved' AND deadline_at < {p}")
+            });
+        }
+        let rows = self.fetch_all(listing.statement()).await?;
         let data = rows.iter().map(case).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(data, page, |c| c.id.to_string()))
     }

@@ -17,7 +17,7 @@ use tollgate_core::{
 
 use crate::{
     Dialect, Result, StoreError, Tx,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     row::{RowExt, micros},
     sql::{Params, rows_per_statement},
     statement::{Row, Statement},
@@ -473,30 +473,22 @@ impl Tx {
         filter: &InvoiceFilter,
         page: &PageRequest,
     ) -> Result<Page<InvoiceRow>> {
-        let status = match filter.status {
-            None => "",
-            Some(InvoiceStatus::Open) => " AND v.invoice_id IS NULL AND i.open_minor > 0",
-            Some(InvoiceStatus::Paid) => " AND v.invoice_id IS NULL AND i.open_minor = 0",
-            Some(InvoiceStatus::Void) => " AND v.invoice_id IS NOT NULL",
-        };
-        let sql = format!(
-            "SELECT {INVOICE_COLUMNS} {INVOICE_FROM} WHERE i.tenant_id = $1 AND i.id > $2 \
-             AND ($3 = '' OR i.customer_id = $3){status} ORDER BY i.id LIMIT $4"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(
-                        filter
-                            .customer_id
-                            .map(|c| c.to_string())
-                            .unwrap_or_default(),
-                    )
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let status = filter.status.map(|status| match status {
+            InvoiceStatus::Open => "v.invoice_id IS NULL AND i.open_minor > 0",
+            InvoiceStatus::Paid => "v.invoice_id IS NULL AND i.open_minor = 0",
+            InvoiceStatus::Void => "v.invoice_id IS NOT NULL",
+        });
+        let mut listing = Listing::aliased(
+            format!("SELECT {INVOICE_COLUMNS} {INVOICE_FROM}"),
+            "i",
+            tenant,
+            page,
+        )
+        .matching("customer_id", filter.customer_id);
+        if let Some(status) = status {
+            listing = listing.and(status);
+        }
+        let rows = self.fetch_all(listing.statement()).await?;
         let invoices = self.with_lines(&rows).await?;
         Ok(Page::from_rows(invoices, page, |i| {
             i.invoice.id.to_string()

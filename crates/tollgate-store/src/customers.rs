@@ -7,7 +7,7 @@ use tollgate_core::{
 
 use crate::{
     Result, StoreError, Tx,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     row::{RowExt, micros, to_json},
     sql::{Params, rows_per_statement},
     statement::{Row, Statement},
@@ -225,24 +225,12 @@ impl Tx {
         filter: &CustomerFilter,
         page: &PageRequest,
     ) -> Result<Page<Customer>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM customers WHERE tenant_id = $1 AND id > $2 \
-             AND ($3 = '' OR status = $3) AND ($4 = '' OR trust_tier = $4) \
-             AND ($5 = '' OR country = $5) AND ($6 = '' OR external_id = $6) \
-             ORDER BY id LIMIT $7"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(filter.status.map_or("", |s| s.as_str()))
-                    .bind(filter.trust_tier.map_or("", |t| t.as_str()))
-                    .bind(filter.country.map(|c| c.to_string()).unwrap_or_default())
-                    .bind(filter.external_id.clone().unwrap_or_default())
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let listing = Listing::new(format!("SELECT {COLUMNS} FROM customers"), tenant, page)
+            .matching("status", filter.status.map(|s| s.as_str()))
+            .matching("trust_tier", filter.trust_tier.map(|t| t.as_str()))
+            .matching("country", filter.country)
+            .matching("external_id", filter.external_id.as_deref());
+        let rows = self.fetch_all(listing.statement()).await?;
         let customers = rows.iter().map(customer).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(customers, page, |c| c.id.to_string()))
     }

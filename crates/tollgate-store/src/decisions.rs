@@ -7,7 +7,7 @@ use tollgate_core::{CustomerId, DecisionId, TenantId};
 use crate::{
     Result, Tx,
     lookup::Lookup,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     row::{RowExt, micros},
     sql::Params,
     statement::{Row, Statement},
@@ -145,27 +145,15 @@ impl Tx {
         filter: &DecisionFilter,
         page: &PageRequest,
     ) -> Result<Page<DecisionRow>> {
-        let sql = format!(
-            "SELECT {DECISION_COLUMNS} FROM decisions WHERE tenant_id = $1 AND id > $2 \
-             AND ($3 = '' OR customer_id = $3) AND ($4 = '' OR kind = $4) AND ($5 = '' OR verdict = $5) \
-             ORDER BY id LIMIT $6"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(
-                        filter
-                            .customer_id
-                            .map(|c| c.to_string())
-                            .unwrap_or_default(),
-                    )
-                    .bind(filter.kind.clone().unwrap_or_default())
-                    .bind(filter.verdict.clone().unwrap_or_default())
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let listing = Listing::new(
+            format!("SELECT {DECISION_COLUMNS} FROM decisions"),
+            tenant,
+            page,
+        )
+        .matching("customer_id", filter.customer_id)
+        .matching("kind", filter.kind.as_deref())
+        .matching("verdict", filter.verdict.as_deref());
+        let rows = self.fetch_all(listing.statement()).await?;
         let decisions = rows.iter().map(decision).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(decisions, page, |d| d.id.to_string()))
     }

@@ -14,7 +14,7 @@ use tollgate_core::{
 
 use crate::{
     Result, StoreError, Tx,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     row::{RowExt, micros, to_json},
     statement::{Row, Statement},
 };
@@ -363,27 +363,17 @@ impl Tx {
         filter: &EpisodeFilter,
         page: &PageRequest,
     ) -> Result<Page<EpisodeRow>> {
-        let sql = format!(
-            "SELECT {EPISODE_COLUMNS} FROM dunning_episodes WHERE tenant_id = $1 AND id > $2 \
-             AND ($3 = '' OR status = $3) AND ($4 = -2 OR step = $4) \
-             AND ($5 = '' OR customer_id = $5) ORDER BY id LIMIT $6"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(filter.status.map_or("", |s| s.as_str()))
-                    .bind(filter.step.unwrap_or(-2))
-                    .bind(
-                        filter
-                            .customer_id
-                            .map(|c| c.to_string())
-                            .unwrap_or_default(),
-                    )
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let mut listing = Listing::new(
+            format!("SELECT {EPISODE_COLUMNS} FROM dunning_episodes"),
+            tenant,
+            page,
+        )
+        .matching("status", filter.status.map(|s| s.as_str()))
+        .matching("customer_id", filter.customer_id);
+        if let Some(step) = filter.step {
+            listing = listing.condition(step, |p| format!("step = {p}"));
+        }
+        let rows = self.fetch_all(listing.statement()).await?;
         let episodes = rows.iter().map(episode).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(episodes, page, |e| e.id.to_string()))
     }

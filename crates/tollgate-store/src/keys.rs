@@ -8,7 +8,7 @@ use tollgate_core::{
 
 use crate::{
     Result, Store, StoreError, Tx,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     row::{RowExt, micros},
     statement::{Row, Statement},
 };
@@ -93,17 +93,8 @@ impl Tx {
         tenant: TenantId,
         page: &PageRequest,
     ) -> Result<Page<ApiKey>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let listing = Listing::new(format!("SELECT {COLUMNS} FROM api_keys"), tenant, page);
+        let rows = self.fetch_all(listing.statement()).await?;
         let keys = rows.iter().map(api_key).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(keys, page, |k| k.id.to_string()))
     }

@@ -10,7 +10,7 @@ use tollgate_core::{
 
 use crate::{
     Result, Store, Tx,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     row::{RowExt, micros},
     statement::{Row, Statement},
 };
@@ -134,22 +134,11 @@ impl Tx {
         filter: &ActionFilter,
         page: &PageRequest,
     ) -> Result<Page<ActionRow>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM outbox WHERE tenant_id = $1 AND id > $2 \
-             AND ($3 = '' OR kind = $3) AND ($4 = '' OR status = $4) \
-             AND ($5 = '' OR object_id = $5) ORDER BY id LIMIT $6"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(filter.kind.map(|k| k.as_str()).unwrap_or_default())
-                    .bind(filter.status.map(|s| s.as_str()).unwrap_or_default())
-                    .bind(filter.object_id.clone().unwrap_or_default())
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let listing = Listing::new(format!("SELECT {COLUMNS} FROM outbox"), tenant, page)
+            .matching("kind", filter.kind.map(|k| k.as_str()))
+            .matching("status", filter.status.map(|s| s.as_str()))
+            .matching("object_id", filter.object_id.as_deref());
+        let rows = self.fetch_all(listing.statement()).await?;
         let actions = rows.iter().map(action).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(actions, page, |a| a.id.to_string()))
     }

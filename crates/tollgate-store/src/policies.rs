@@ -5,7 +5,7 @@ use tollgate_core::TenantId;
 
 use crate::{
     Result, StoreError, Tx,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     row::{RowExt, micros},
     sql::{Params, rows_per_statement},
     statement::{Row, Statement},
@@ -313,23 +313,19 @@ impl Tx {
         page: &PageRequest,
         now: DateTime<Utc>,
     ) -> Result<Page<ListItem>> {
-        let rows = self
-            .fetch_all(
-                Statement::new(
-                    "SELECT id, kind, action, value, note, expires_at, created_at FROM list_items \
-             WHERE tenant_id = $1 AND id > $2 AND removed_at IS NULL \
-             AND (expires_at IS NULL OR expires_at > $3) AND ($4 = '' OR kind = $4) \
-             AND ($5 = '' OR action = $5) AND ($6 = '' OR value = $6) ORDER BY id LIMIT $7",
-                )
-                .bind(tenant.to_string())
-                .bind(page.after.clone().unwrap_or_default())
-                .bind(micros(now))
-                .bind(filter.kind.clone().unwrap_or_default())
-                .bind(filter.action.clone().unwrap_or_default())
-                .bind(filter.value.clone().unwrap_or_default())
-                .bind(page.fetch_limit()),
-            )
-            .await?;
+        let listing = Listing::new(
+            "SELECT id, kind, action, value, note, expires_at, created_at FROM list_items",
+            tenant,
+            page,
+        )
+        .and("removed_at IS NULL")
+        .condition(micros(now), |p| {
+            format!("(expires_at IS NULL OR expires_at > {p})")
+        })
+        .matching("kind", filter.kind.as_deref())
+        .matching("action", filter.action.as_deref())
+        .matching("value", filter.value.as_deref());
+        let rows = self.fetch_all(listing.statement()).await?;
         let items = rows.iter().map(list_item).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page, |i| i.id.clone()))
     }

@@ -9,7 +9,7 @@ use tollgate_core::{
 
 use crate::{
     Result, StoreError, Tx,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     row::{RowExt, micros},
     statement::{Row, Statement},
 };
@@ -157,19 +157,13 @@ impl Tx {
         customer: CustomerId,
         page: &PageRequest,
     ) -> Result<Page<PrepaidEntryRow>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM prepaid_entries \
-             WHERE tenant_id = $1 AND customer_id = $2 AND id > $3 ORDER BY id LIMIT $4"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(customer.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let listing = Listing::new(
+            format!("SELECT {COLUMNS} FROM prepaid_entries"),
+            tenant,
+            page,
+        )
+        .condition(customer.to_string(), |p| format!("customer_id = {p}"));
+        let rows = self.fetch_all(listing.statement()).await?;
         let entries = rows.iter().map(entry_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(entries, page, |e| e.id.to_string()))
     }

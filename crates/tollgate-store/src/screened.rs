@@ -7,7 +7,7 @@ use tollgate_core::{CustomerId, DecisionId, TenantId};
 
 use crate::{
     Result, Tx,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     row::{RowExt, micros},
     sql::Params,
     statement::{Row, Statement},
@@ -204,25 +204,14 @@ impl Tx {
         filter: &ScreenedFilter,
         page: &PageRequest,
     ) -> Result<Vec<Row>> {
-        let sql = format!(
-            "SELECT {columns} FROM {} WHERE tenant_id = $1 AND id > $2 \
-             AND ($3 = '' OR customer_id = $3) AND ($4 = '' OR status = $4) ORDER BY id LIMIT $5",
-            what.table()
-        );
-        self.fetch_all(
-            Statement::new(sql)
-                .bind(tenant.to_string())
-                .bind(page.after.clone().unwrap_or_default())
-                .bind(
-                    filter
-                        .customer_id
-                        .map(|c| c.to_string())
-                        .unwrap_or_default(),
-                )
-                .bind(filter.status.clone().unwrap_or_default())
-                .bind(page.fetch_limit()),
+        let listing = Listing::new(
+            format!("SELECT {columns} FROM {}", what.table()),
+            tenant,
+            page,
         )
-        .await
+        .matching("customer_id", filter.customer_id)
+        .matching("status", filter.status.as_deref());
+        self.fetch_all(listing.statement()).await
     }
 
     /// Moves a payment method or order as `settlement` says if it still has the status the

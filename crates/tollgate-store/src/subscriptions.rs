@@ -6,7 +6,7 @@ use tollgate_core::{
 
 use crate::{
     Result, StoreError, Tx,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     row::{RowExt, micros},
     statement::{Row, Statement},
 };
@@ -105,29 +105,15 @@ impl Tx {
         filter: &SubscriptionFilter,
         page: &PageRequest,
     ) -> Result<Page<Subscription>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id > $2 \
-             AND ($3 = '' OR customer_id = $3) AND ($4 = '' OR status = $4) \
-             AND ($5 = '' OR product_kind = $5) AND ($6 = '' OR vendor_subscription_id = $6) \
-             ORDER BY id LIMIT $7"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(
-                        filter
-                            .customer_id
-                            .map(|c| c.to_string())
-                            .unwrap_or_default(),
-                    )
-                    .bind(filter.status.map_or("", |s| s.as_str()))
-                    .bind(filter.product_kind.map_or("", |k| k.as_str()))
-                    .bind(filter.vendor_subscription_id.clone().unwrap_or_default())
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let listing = Listing::new(format!("SELECT {COLUMNS} FROM subscriptions"), tenant, page)
+            .matching("customer_id", filter.customer_id)
+            .matching("status", filter.status.map(|s| s.as_str()))
+            .matching("product_kind", filter.product_kind.map(|k| k.as_str()))
+            .matching(
+                "vendor_subscription_id",
+                filter.vendor_subscription_id.as_deref(),
+            );
+        let rows = self.fetch_all(listing.statement()).await?;
         let subs = rows.iter().map(subscription).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(subs, page, |s| s.id.to_string()))
     }

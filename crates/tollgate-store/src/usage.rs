@@ -9,7 +9,7 @@ use tollgate_core::{AlertId, BudgetId, CustomerId, SubscriptionId, TenantId};
 
 use crate::{
     Dialect, Result, StoreError, Tx,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     row::{RowExt, micros},
     sql::{Params, rows_per_statement},
     statement::{Row, Statement},
@@ -619,19 +619,13 @@ impl Tx {
         customer: Option<CustomerId>,
         page: &PageRequest,
     ) -> Result<Page<BudgetRow>> {
-        let sql = format!(
-            "SELECT {BUDGET_COLUMNS} FROM budgets WHERE tenant_id = $1 AND id > $2 \
-             AND ($3 = '' OR customer_id = $3) ORDER BY id LIMIT $4"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(customer.map(|c| c.to_string()).unwrap_or_default())
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let listing = Listing::new(
+            format!("SELECT {BUDGET_COLUMNS} FROM budgets"),
+            tenant,
+            page,
+        )
+        .matching("customer_id", customer);
+        let rows = self.fetch_all(listing.statement()).await?;
         let budgets = rows.iter().map(budget).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(budgets, page, |b| b.id.to_string()))
     }
@@ -748,27 +742,11 @@ impl Tx {
         filter: &AlertFilter,
         page: &PageRequest,
     ) -> Result<Page<AlertRow>> {
-        let sql = format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE tenant_id = $1 AND id > $2 \
-             AND ($3 = '' OR kind = $3) AND ($4 = '' OR customer_id = $4) \
-             AND ($5 = '' OR status = $5) ORDER BY id LIMIT $6"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(filter.kind.clone().unwrap_or_default())
-                    .bind(
-                        filter
-                            .customer_id
-                            .map(|c| c.to_string())
-                            .unwrap_or_default(),
-                    )
-                    .bind(filter.status.clone().unwrap_or_default())
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let listing = Listing::new(format!("SELECT {ALERT_COLUMNS} FROM alerts"), tenant, page)
+            .matching("kind", filter.kind.as_deref())
+            .matching("customer_id", filter.customer_id)
+            .matching("status", filter.status.as_deref());
+        let rows = self.fetch_all(listing.statement()).await?;
         let alerts = rows.iter().map(alert).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(alerts, page, |a| a.id.to_string()))
     }

@@ -6,7 +6,7 @@ use tollgate_core::{TenantId, WebhookId, webhooks::EndpointStatus};
 
 use crate::{
     Result, Tx,
-    page::{Page, PageRequest},
+    page::{Listing, Page, PageRequest},
     row::{RowExt, micros, to_json},
     sql::Params,
     statement::{Row, Statement},
@@ -83,18 +83,13 @@ impl Tx {
         tenant: TenantId,
         page: &PageRequest,
     ) -> Result<Page<WebhookRow>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1 AND id > $2 \
-             AND removed_at IS NULL ORDER BY id LIMIT $3"
-        );
-        let rows = self
-            .fetch_all(
-                Statement::new(sql)
-                    .bind(tenant.to_string())
-                    .bind(page.after.clone().unwrap_or_default())
-                    .bind(page.fetch_limit()),
-            )
-            .await?;
+        let listing = Listing::new(
+            format!("SELECT {COLUMNS} FROM webhook_endpoints"),
+            tenant,
+            page,
+        )
+        .and("removed_at IS NULL");
+        let rows = self.fetch_all(listing.statement()).await?;
         let hooks = rows.iter().map(webhook).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(hooks, page, |w| w.id.to_string()))
     }
