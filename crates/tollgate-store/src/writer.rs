@@ -78,10 +78,16 @@ impl Writer {
             .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?;
         state.settle();
         if !state.open {
+            // Marked open on the blocking thread itself: should this task be cancelled while it
+            // waits, the transaction is open all the same, and the next writer must know.
             let begun;
-            (state, begun) = blocking(state, |state| state.conn.batch("BEGIN IMMEDIATE")).await;
+            (state, begun) = blocking(state, |state| {
+                let begun = state.conn.batch("BEGIN IMMEDIATE");
+                state.open = begun.is_ok();
+                begun
+            })
+            .await;
             begun?;
-            state.open = true;
         }
         if let Err(error) = state.conn.batch("SAVEPOINT logical") {
             state.abort(&error.to_string());

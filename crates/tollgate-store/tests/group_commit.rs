@@ -252,3 +252,20 @@ async fn a_reader_lease_beyond_the_bound_waits_for_one_to_come_back() {
         .unwrap()
         .unwrap();
 }
+
+/// A request cancelled while its group's `BEGIN` runs on the blocking pool leaves the writer
+/// usable: the transaction it opened is known to be open, and the next writer joins it.
+#[tokio::test]
+async fn a_write_cancelled_while_its_group_begins_leaves_the_writer_usable() {
+    let db = testing::sqlite().await;
+    for n in 0..20 {
+        // Polled once: the lock is free, so `begin` goes as far as the blocking pool.
+        let cancelled = tokio::time::timeout(std::time::Duration::ZERO, db.store.begin()).await;
+        drop(cancelled);
+        let mut tx = db.store.begin().await.unwrap();
+        tx.insert_tenant(&tenant(n)).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let mut tx = db.store.read().await.unwrap();
+    assert_eq!(tx.all_tenants().await.unwrap().len(), 20);
+}
