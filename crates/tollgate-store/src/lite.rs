@@ -116,11 +116,15 @@ impl LiteConn {
                 Bind::Text(None) | Bind::Int(None) => prepared.raw_bind_parameter(index, Null)?,
             }
         }
-        let columns: Arc<[String]> = prepared
-            .column_names()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let columns: Arc<[String]> = if keep_rows {
+            prepared
+                .column_names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        } else {
+            Arc::new([])
+        };
         let mut rows = prepared.raw_query();
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
