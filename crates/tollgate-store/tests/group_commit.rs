@@ -253,19 +253,63 @@ async fn a_reader_lease_beyond_the_bound_waits_for_one_to_come_back() {
         .unwrap();
 }
 
-/// A request cancelled while its group's `BEGIN` runs on the blocking pool leaves the writer
-/// usable: the transaction it opened is known to be open, and the next writer joins it.
+/// A request cancelled while its group's `BEGIN` waits on the blocking pool (here for another
+/// process's write lock) leaves the writer usable: the transaction the `BEGIN` opens once the
+/// lock is free is known to be open, and the next writer joins it.
 #[tokio::test]
 async fn a_write_cancelled_while_its_group_begins_leaves_the_writer_usable() {
     let db = testing::sqlite().await;
-    for n in 0..20 {
-        // Polled once: the lock is free, so `begin` goes as far as the blocking pool.
-        let cancelled = tokio::time::timeout(std::time::Duration::ZERO, db.store.begin()).await;
-        drop(cancelled);
-        let mut tx = db.store.begin().await.unwrap();
-        tx.insert_tenant(&tenant(n)).await.unwrap();
-        tx.commit().await.unwrap();
-    }
+    let other = Store::connect(&db.url).await.unwrap();
+    let holding = other.begin().await.unwrap();
+    let cancelled =
+        tokio::time::timeout(std::time::Duration::from_millis(50), db.store.begin()).await;
+    assert!(cancelled.is_err(), "the lock was free");
+    drop(cancelled);
+    drop(holding);
+    let mut tx = db.store.begin().await.unwrap();
+    tx.insert_tenant(&tenant(1)).await.unwrap();
+    tx.commit().await.unwrap();
     let mut tx = db.store.read().await.unwrap();
-    assert_eq!(tx.all_tenants().await.unwrap().len(), 20);
+    assert_eq!(tx.all_tenants().await.unwrap().len(), 1);
+}
+
+/// A writer of another process holding SQLite's write lock makes this one wait for it, not
+/// fail: the quick attempt finds the lock taken, and the wait goes to the blocking pool.
+#[tokio::test]
+async fn a_write_waits_for_another_process_holding_the_lock() {
+    let db = testing::sqlite().await;
+    let other = Store::connect(&db.url).await.unwrap();
+    let mut holding = other.begin().await.unwrap();
+    holding.insert_tenant(&tenant(1)).await.unwrap();
+
+    let waiting = tokio::spawn({
+        let store = db.store.clone();
+        async move {
+            let mut tx = store.begin().await?;
+            tx.insert_tenant(&tenant(2)).await?;
+            tx.commit().await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a second writer ran beside the first"
+    );
+    holding.commit().await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+        .await
+        .expect("the waiting writer runs once the lock is free")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        db.store
+            .read()
+            .await
+            .unwrap()
+            .all_tenants()
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
