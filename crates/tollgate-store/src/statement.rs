@@ -54,12 +54,6 @@ impl From<Option<String>> for Bind {
     }
 }
 
-impl From<&Option<String>> for Bind {
-    fn from(value: &Option<String>) -> Self {
-        Bind::Text(value.clone())
-    }
-}
-
 impl From<Option<&str>> for Bind {
     fn from(value: Option<&str>) -> Self {
         Bind::Text(value.map(str::to_owned))
