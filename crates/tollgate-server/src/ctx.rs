@@ -153,10 +153,15 @@ impl<P> Ctx<P> {
             None => Ok(()),
         };
         let wake = tx.enqueued_actions();
-        // The response is a kept write, saved with the commit, so a twin's key shows up there.
+        // A twin's key shows up as a unique violation here (SQLite) or, where the response is a
+        // kept write (PostgreSQL), at the commit.
         let committed = match saved {
             Ok(()) => tx.commit().await,
-            Err(err) => Err(err),
+            // Ended before the winner is looked up: that takes a write transaction of its own.
+            Err(err) => {
+                drop(tx);
+                Err(err)
+            }
         };
         match committed {
             Ok(()) => {

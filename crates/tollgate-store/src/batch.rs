@@ -1,16 +1,16 @@
-//! Writes whose outcome nobody waits for, sent together.
+//! Writes whose outcome nobody waits for, sent together to PostgreSQL.
 //!
 //! On PostgreSQL each statement is a round trip to the server. A sign-up inserts its customer,
 //! facts, link keys, velocity events, decision and audit events, and none of those inserts is
 //! read back before the transaction ends. So [`Tx::write`](crate::Tx::write) keeps them
 //! ([`Kept`]), and the next statement that does need an answer, or the transaction's end, takes
 //! them along as data-modifying `WITH` parts of one statement. On SQLite a statement costs no
-//! round trip (see [`crate::lite`]), so there the kept writes simply run in order.
+//! round trip (see [`crate::lite`]), so there writes run at once and nothing is kept.
 //!
 //! A write that fails reports its error at the statement that sent it; either way the
 //! transaction fails and nothing of it is kept.
 
-use crate::{Dialect, statement::Statement};
+use crate::statement::Statement;
 
 /// PostgreSQL refuses a statement with more bound parameters than this.
 const POSTGRES_MAX_BINDS: usize = 65_535;
@@ -28,33 +28,27 @@ impl Kept {
         self.0.is_empty()
     }
 
-    /// The statements that run the kept writes, in as few round trips as the engine allows.
-    ///
-    /// On SQLite, the writes themselves. On PostgreSQL, data-modifying `WITH` parts of one
-    /// statement, the last write its main part. The parts do not see each other's changes, which is why only writes
-    /// that nothing reads back are kept; foreign keys are checked when the whole statement is
-    /// done, so a child may ride with its parent.
-    pub(crate) fn into_statements(self, dialect: Dialect) -> Vec<Statement> {
-        match dialect {
-            Dialect::Sqlite => self.0,
-            Dialect::Postgres => {
-                let mut statements = Vec::new();
-                let mut group: Vec<Statement> = Vec::new();
-                let mut binds = 0;
-                for write in self.0 {
-                    if !group.is_empty() && binds + write.binds.len() > POSTGRES_MAX_BINDS {
-                        statements.push(with_parts(std::mem::take(&mut group)));
-                        binds = 0;
-                    }
-                    binds += write.binds.len();
-                    group.push(write);
-                }
-                if !group.is_empty() {
-                    statements.push(with_parts(group));
-                }
-                statements
+    /// The statements that run the kept writes: data-modifying `WITH` parts of one statement,
+    /// the last write its main part, as few statements as the parameter limit allows. The parts
+    /// do not see each other's changes, which is why only writes that nothing reads back are
+    /// kept; foreign keys are checked when the whole statement is done, so a child may ride with
+    /// its parent.
+    pub(crate) fn into_statements(self) -> Vec<Statement> {
+        let mut statements = Vec::new();
+        let mut group: Vec<Statement> = Vec::new();
+        let mut binds = 0;
+        for write in self.0 {
+            if !group.is_empty() && binds + write.binds.len() > POSTGRES_MAX_BINDS {
+                statements.push(with_parts(std::mem::take(&mut group)));
+                binds = 0;
             }
+            binds += write.binds.len();
+            group.push(write);
         }
+        if !group.is_empty() {
+            statements.push(with_parts(group));
+        }
+        statements
     }
 }
 
@@ -142,7 +136,7 @@ mod tests {
                 .bind(4_i64)
                 .bind(5_i64),
         );
-        let statements = kept.into_statements(Dialect::Postgres);
+        let statements = kept.into_statements();
         assert_eq!(statements.len(), 1);
         assert_eq!(
             statements[0].sql,
@@ -162,7 +156,7 @@ mod tests {
             }
             kept.keep(write);
         }
-        let statements = kept.into_statements(Dialect::Postgres);
+        let statements = kept.into_statements();
         assert_eq!(statements.len(), 2);
         assert!(
             statements

@@ -44,9 +44,9 @@ impl Tx {
 
     /// Records the response in the same transaction as the change it reports, so a crash can
     /// never leave a change without its replayable answer. A concurrent request that got there
-    /// first makes the transaction fail with a unique violation (when the kept insert is sent,
-    /// at a later statement or the commit: see [`Tx::write`]), and the caller replays that one
-    /// instead.
+    /// first makes the transaction fail with a unique violation (on SQLite here, on PostgreSQL
+    /// when the kept insert is sent, at a later statement or the commit: see [`Tx::write`]), and
+    /// the caller replays that one instead.
     pub async fn save_idempotent_response(
         &mut self,
         tenant: TenantId,

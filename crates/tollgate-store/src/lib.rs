@@ -357,11 +357,9 @@ impl Tx {
         if matches!(self.inner, TxInner::Pool(_)) {
             self.conn().await?;
         }
-        let kept = self.pending.into_statements(self.dialect);
         match self.inner {
             TxInner::Pool(tx) => Ok(tx.commit().await?),
-            // The last writes run just before the savepoint's `RELEASE`.
-            TxInner::Group(tx) => tx.commit(kept).await,
+            TxInner::Group(tx) => tx.commit().await,
             TxInner::Conn(_) => Ok(()),
             // Reads: nothing was kept (see `write`).
             TxInner::Lease(mut lease) => {
@@ -373,12 +371,14 @@ impl Tx {
         }
     }
 
-    /// Keeps `write` to run, with the other kept writes, just before the transaction's next
-    /// statement or its end (see [`batch`]). Outside a write transaction it runs at once.
+    /// A write whose outcome nothing reads back in the transaction. In a PostgreSQL write
+    /// transaction it is kept, to run with the other kept writes just before the transaction's
+    /// next statement or its end (see [`batch`]); elsewhere a statement costs no round trip
+    /// worth saving, and it runs at once.
     pub(crate) async fn write(&mut self, write: Statement) -> Result<()> {
         match self.inner {
-            TxInner::Group(_) | TxInner::Pool(_) => self.pending.keep(write),
-            TxInner::Conn(_) | TxInner::Lease(_) => {
+            TxInner::Pool(_) => self.pending.keep(write),
+            TxInner::Conn(_) | TxInner::Group(_) | TxInner::Lease(_) => {
                 write.execute(self.raw_conn()).await?;
             }
         }
@@ -410,7 +410,7 @@ impl Tx {
     /// The connection, once the writes kept for it have run.
     async fn conn(&mut self) -> Result<Conn<'_>> {
         if !self.pending.is_empty() {
-            let kept = std::mem::take(&mut self.pending).into_statements(self.dialect);
+            let kept = std::mem::take(&mut self.pending).into_statements();
             for statement in kept {
                 statement.execute(self.raw_conn()).await?;
             }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
-use crate::{Result, StoreError, lite::LiteConn, statement::Statement};
+use crate::{Result, StoreError, lite::LiteConn};
 
 type Outcome = std::result::Result<(), String>;
 
@@ -189,19 +189,14 @@ impl GroupTx {
         &mut state.conn
     }
 
-    /// Runs the transaction's last `writes` and releases its savepoint, then waits for the
-    /// group's `COMMIT`.
-    pub(crate) async fn commit(mut self, writes: Vec<Statement>) -> Result<()> {
+    /// Releases the transaction's savepoint, then waits for the group's `COMMIT`.
+    pub(crate) async fn commit(mut self) -> Result<()> {
         let mut state = self
             .state
             .take()
             .expect("a transaction holds the writer until it ends");
-        let released = writes
-            .into_iter()
-            .try_for_each(|write| state.conn.execute(write).map(drop))
-            .and_then(|()| state.conn.batch("RELEASE logical"));
-        if let Err(error) = released {
-            // A write failed before the RELEASE ran: undo this savepoint only, as a drop would.
+        if let Err(error) = state.conn.batch("RELEASE logical") {
+            // Undo this savepoint only, as a drop would.
             state.dirty = true;
             state.settle();
             return Err(error);

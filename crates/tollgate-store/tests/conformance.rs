@@ -384,12 +384,15 @@ async fn customers_page_filter_and_stay_in_their_tenant(store: &Store) {
     }
     customer(store, b, "ext-0").await; // the same external id in another tenant is fine
 
-    // Refused when the kept insert is sent, here with the commit; either
-    // way the error names the field.
+    // Refused at the insert (SQLite) or when the kept insert is sent, here with the commit
+    // (PostgreSQL); either way the error names the field.
     let mut tx = store.begin().await.unwrap();
     let dup = match tx.insert_customer(a, new_customer("ext-1"), t0()).await {
         Ok(_) => tx.commit().await.unwrap_err(),
-        Err(e) => e,
+        Err(e) => {
+            drop(tx);
+            e
+        }
     };
     assert!(
         matches!(
