@@ -120,3 +120,15 @@ macro_rules! conformance {
         )+
     };
 }
+
+/// For benches: CPU seconds (user + system) process `pid` has used so far, from
+/// `/proc/<pid>/stat`, in the kernel's USER_HZ ticks of 1/100 s.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces; utime and
+    // stime are the 14th and 15th fields of the line, so the 12th and 13th after it.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}

@@ -493,18 +493,6 @@ impl Report {
     }
 }
 
-/// CPU seconds (user + system) the process has used so far, from `/proc/<pid>/stat`, in the
-/// kernel's USER_HZ ticks of 1/100 s.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces; utime and
-    // stime are the 14th and 15th fields of the line, so the 12th and 13th after it.
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
-    let utime: f64 = fields.next()?.parse().ok()?;
-    let stime: f64 = fields.next()?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
 /// Closed loop: `concurrency` clients send back to back; only requests started after the
 /// warm-up and before the end are recorded, and the server's CPU (`server_pid`) is read at the
 /// same two instants.
@@ -520,9 +508,9 @@ async fn max_throughput(
     let cpu = server_pid.map(|pid| {
         tokio::spawn(async move {
             tokio::time::sleep_until(warm_until.into()).await;
-            let start = cpu_seconds(pid)?;
+            let start = tollgate_store::testing::cpu_seconds(pid)?;
             tokio::time::sleep_until(until.into()).await;
-            Some(cpu_seconds(pid)? - start)
+            Some(tollgate_store::testing::cpu_seconds(pid)? - start)
         })
     });
     let report = Arc::new(Report::default());
