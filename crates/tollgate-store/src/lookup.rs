@@ -25,6 +25,12 @@ use crate::{
 /// shared by a whole carrier-grade NAT costs a bounded index scan.
 pub const LINK_COUNT_CAP: u32 = 1_000;
 
+/// How many of a velocity key's events a decision counts, the newest first. Counts and the
+/// 24-hour amount stop here, so a key every sign-up shares (a free-mail domain, a network under
+/// a bot burst) costs a bounded index scan instead of one that grows with the traffic: the
+/// attack a velocity rule is there for would otherwise slow every decision it makes.
+pub const VELOCITY_EVENTS_PER_KEY: u32 = 1_000;
+
 /// How many of the customers sharing one key a decision names, the oldest first: enough to
 /// show a ring, while a busy network's decisions stay small and every row the lookup returns
 /// is one more value to copy out of the database.
@@ -191,8 +197,10 @@ impl Tx {
             );
             let count = ["CAST(COUNT(*) AS BIGINT)".to_owned()];
             union.branch(Part::LinkCount, k, &[], &count, &tail);
+            // Customer ids are UUIDv7, so their order is the customers' age, and it is the
+            // key's own index order: naming the oldest reads 20 entries, however many share it.
             let tail = format!(
-                "{} ORDER BY created_at, customer_id LIMIT {LINKED_IDS_PER_KEY}",
+                "{} ORDER BY customer_id LIMIT {LINKED_IDS_PER_KEY}",
                 sharing(&mut union)
             );
             union.branch(Part::Link, k, &["customer_id"], &[], &tail);
@@ -211,9 +219,12 @@ impl Tx {
                     "CAST(COALESCE(SUM(CASE WHEN at > {day_again} THEN amount_minor ELSE 0 END), 0) AS BIGINT)"
                 ),
             ];
+            // The newest events first: while the 7-day count is below the cap, the shorter
+            // windows within it are exact too.
             let tail = format!(
-                "FROM velocity_events WHERE tenant_id = {} AND kind = {} AND key = {} \
-                 AND at > {} AND at <= {}",
+                "FROM (SELECT at, amount_minor FROM velocity_events \
+                 WHERE tenant_id = {} AND kind = {} AND key = {} AND at > {} AND at <= {} \
+                 ORDER BY at DESC LIMIT {VELOCITY_EVENTS_PER_KEY}) AS recent",
                 union.arg(tenant.as_str()),
                 union.arg(*kind),
                 union.arg(*key),
@@ -262,8 +273,10 @@ impl Tx {
                 union.arg(customer.as_str()),
             );
             union.branch(Part::SignupFacts, 0, &["facts"], &[], &tail);
+            // One cleared payment answers the question; a long-standing customer has hundreds.
             let tail = format!(
-                "FROM payments WHERE tenant_id = {} AND customer_id = {} AND status = 'succeeded'",
+                "FROM (SELECT 1 AS cleared FROM payments WHERE tenant_id = {} AND customer_id = {} \
+                 AND status = 'succeeded' LIMIT 1) AS first_cleared",
                 union.arg(tenant.as_str()),
                 union.arg(customer.as_str()),
             );

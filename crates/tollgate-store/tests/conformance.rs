@@ -12,7 +12,8 @@ use tollgate_core::{
 use tollgate_store::{
     AuditFilter, CustomerFilter, CustomerPatch, LINK_COUNT_CAP, LINKED_IDS_PER_KEY, Linked,
     ListItem, ListItemFilter, Lookup, NewCustomer, NewKey, NewSubscription, Store, StoreError,
-    StoredResponse, SubscriptionFilter, WindowCounts, conformance, page::PageRequest,
+    StoredResponse, SubscriptionFilter, VELOCITY_EVENTS_PER_KEY, WindowCounts, conformance,
+    page::PageRequest,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -338,7 +339,8 @@ async fn one_lookup_answers_every_question_of_a_decision(store: &Store) {
     assert!(nothing.linked.is_empty() && nothing.velocity.is_empty() && nothing.history.is_none());
 }
 
-/// A key shared by a whole network is counted up to the cap, and names only its oldest few.
+/// A key shared by a whole network is counted up to the cap, and names only its oldest few
+/// customers, whenever each of them used it.
 async fn a_busy_link_key_is_counted_but_names_only_its_oldest(store: &Store) {
     let a = tenant(store, "a").await;
     let network = ("ip24", "81.0.1.0/24".to_owned());
@@ -366,13 +368,48 @@ async fn a_busy_link_key_is_counted_but_names_only_its_oldest(store: &Store) {
         found.linked[0].count, LINK_COUNT_CAP,
         "counted up to the cap"
     );
+    // The first is the one asking; the later a customer was made, the earlier it used the key.
     let oldest: Vec<CustomerId> = sharing
         .iter()
-        .rev()
+        .skip(1)
         .take(LINKED_IDS_PER_KEY)
         .copied()
         .collect();
     assert_eq!(found.linked[0].oldest, oldest);
+}
+
+/// A velocity key every sign-up shares is counted over its newest events only: the windows
+/// inside the cap stay exact, the rest reads as the cap.
+async fn a_busy_velocity_key_counts_its_newest_events_up_to_the_cap(store: &Store) {
+    let a = tenant(store, "a").await;
+    let cap = i64::from(VELOCITY_EVENTS_PER_KEY);
+    // Three events two days back, then `cap - 2` in the last hour: the newest `cap` events
+    // take two of the old ones, so the week is cut while the hour and the day are whole.
+    let mut events: Vec<(DateTime<Utc>, i64)> = (0..3)
+        .map(|i| (t0() - Duration::hours(48) - Duration::seconds(i), 1_000))
+        .collect();
+    events.extend((0..cap - 2).map(|i| (t0() - Duration::seconds(i + 1), 1)));
+    let mut tx = store.begin().await.unwrap();
+    for (at, amount) in &events {
+        tx.record_velocity(a, &[("signup_email_domain", "gmail.com", *amount)], *at)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    let lookup = Lookup {
+        velocity: &[("signup_email_domain", "gmail.com")],
+        ..Lookup::default()
+    };
+    let counts = tx.look_up(a, &lookup, t0()).await.unwrap().velocity[0];
+    let cap = VELOCITY_EVENTS_PER_KEY;
+    assert_eq!(
+        (counts.last_1h, counts.last_24h, counts.last_7d),
+        (cap - 2, cap - 2, cap),
+        "windows inside the cap are exact, the week stops at it"
+    );
+    assert_eq!(counts.amount_24h, i64::from(cap - 2));
 }
 
 async fn customers_page_filter_and_stay_in_their_tenant(store: &Store) {
@@ -782,6 +819,7 @@ conformance!(
     list_hits_are_found_however_long_the_lists,
     one_lookup_answers_every_question_of_a_decision,
     a_busy_link_key_is_counted_but_names_only_its_oldest,
+    a_busy_velocity_key_counts_its_newest_events_up_to_the_cap,
     keys_are_found_by_hash_and_scoped,
     customers_page_filter_and_stay_in_their_tenant,
     subscription_status_changes_keep_their_history,
