@@ -8,6 +8,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 use tollgate_core::DecisionId;
+use tollgate_store::{LINK_COUNT_CAP, VELOCITY_EVENTS_PER_KEY};
 
 use super::{Fail, Session, customer::parse_id, data, render};
 use crate::{
@@ -48,7 +49,21 @@ fn flatten(path: &str, value: &Value, out: &mut Vec<Value>) {
                 flatten(&path, field, out);
             }
         }
-        other => out.push(json!({ "name": path, "value": other.to_string() })),
+        other => out.push(json!({ "name": path, "value": shown(path, other) })),
+    }
+}
+
+/// A value as an analyst should read it: a count the store stopped at ([`LINK_COUNT_CAP`],
+/// [`VELOCITY_EVENTS_PER_KEY`]) says so, since the real number may be any larger one.
+fn shown(path: &str, value: &Value) -> String {
+    let cap = match path.split_once('.') {
+        Some(("links", name)) if name.ends_with("_customers") => Some(LINK_COUNT_CAP),
+        Some(("velocity", _)) => Some(VELOCITY_EVENTS_PER_KEY),
+        _ => None,
+    };
+    match (cap, value.as_u64()) {
+        (Some(cap), Some(n)) if n >= u64::from(cap) => format!("{cap} or more"),
+        _ => value.to_string(),
     }
 }
 
@@ -61,7 +76,11 @@ mod tests {
         let mut out = Vec::new();
         flatten(
             "",
-            &json!({"links": {"card_customers": 3, "linked_customer_ids": ["cus_1"]},
+            &json!({"links": {"card_customers": 3, "ip24_customers": LINK_COUNT_CAP,
+                              "linked_customer_ids": ["cus_1"]},
+                    "velocity": {"signups_email_domain_24h": VELOCITY_EVENTS_PER_KEY,
+                                 "signups_ip_24h": VELOCITY_EVENTS_PER_KEY - 1,
+                                 "order_value_customer_24h": 1000.0},
                     "email": {"disposable": false}}),
             &mut out,
         );
@@ -72,5 +91,23 @@ mod tests {
         assert!(rows.contains(&("links.card_customers", "3")));
         assert!(rows.contains(&("links.linked_customer_ids", "[\"cus_1\"]")));
         assert!(rows.contains(&("email.disposable", "false")));
+        let value = |name: &str| rows.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        assert_eq!(
+            value("links.ip24_customers").unwrap(),
+            format!("{LINK_COUNT_CAP} or more")
+        );
+        let cap = VELOCITY_EVENTS_PER_KEY;
+        assert_eq!(
+            value("velocity.signups_email_domain_24h").unwrap(),
+            format!("{cap} or more")
+        );
+        assert_eq!(
+            value("velocity.signups_ip_24h").unwrap(),
+            (cap - 1).to_string()
+        );
+        assert!(
+            rows.contains(&("velocity.order_value_customer_24h", "1000.0")),
+            "an amount is not a count"
+        );
     }
 }
