@@ -23,13 +23,13 @@ use crate::{
 
 /// How far a decision counts the customers sharing one key. A count stops here, so a key
 /// shared by a whole carrier-grade NAT costs a bounded index scan.
-pub const LINK_COUNT_CAP: u32 = 1_000;
+pub const LINK_COUNT_CAP: u32 = tollgate_core::signals::COUNT_CAP;
 
 /// How many of a velocity key's events a decision counts, the newest first. Counts and the
 /// 24-hour amount stop here, so a key every sign-up shares (a free-mail domain, a network under
 /// a bot burst) costs a bounded index scan instead of one that grows with the traffic: the
 /// attack a velocity rule is there for would otherwise slow every decision it makes.
-pub const VELOCITY_EVENTS_PER_KEY: u32 = 1_000;
+pub const VELOCITY_EVENTS_PER_KEY: u32 = tollgate_core::signals::COUNT_CAP;
 
 /// How many of the customers sharing one key a decision names, the oldest first: enough to
 /// show a ring, while a busy network's decisions stay small and every row the lookup returns

@@ -10,6 +10,7 @@ mod error;
 mod evaluate;
 mod features;
 mod policy;
+mod reach;
 mod shadow;
 mod template;
 

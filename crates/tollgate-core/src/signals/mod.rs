@@ -34,3 +34,18 @@ pub use features::{CustomerFeatures, FeatureKind, Features};
 pub use links::{LinkCounts, LinkKeys};
 pub use orders::OrderError;
 pub use velocity::VelocityCounts;
+
+/// Where the store stops counting: the customers sharing one link key, and the events of one
+/// velocity key (its newest ones), so a key a whole network or free-mail domain shares costs a
+/// bounded index scan. A count feature at this value means "this many or more".
+pub const COUNT_CAP: u32 = 1_000;
+
+/// Whether the feature `section.field` is a count that stops at [`COUNT_CAP`]: the link
+/// counts and the velocity counts, not the velocity amount.
+pub fn is_capped_count(section: &str, field: &str) -> bool {
+    match section {
+        "links" => field.ends_with("_customers"),
+        "velocity" => field != "order_value_customer_24h",
+        _ => false,
+    }
+}

@@ -1,7 +1,7 @@
 //! Velocity: how often something happened recently, over sliding windows the store counts
 //! (1 hour, 24 hours, 7 days before the fact being decided, excluding it). The counts are the
-//! `velocity` section of the features as they are. The store counts a key's newest 1,000
-//! events at most, so a count of 1,000 means "at least" (`docs/signals.md`).
+//! `velocity` section of the features as they are. The store counts a key's newest
+//! [`super::COUNT_CAP`] events at most, so a count at the cap means "at least".
 
 use rust_decimal::{Decimal, prelude::ToPrimitive};
 use serde::{Deserialize, Serialize, Serializer};

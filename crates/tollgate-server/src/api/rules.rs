@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tollgate_core::{
     decisions::DecisionKind,
-    rules::{Backtest, BacktestReport, CompiledPolicy, Policy, StoredDecision},
+    rules::{Backtest, BacktestReport, CompiledPolicy, Policy, PolicyError, StoredDecision},
     signals::Features,
 };
 use tollgate_store::PolicyRow;
@@ -89,15 +89,19 @@ fn detail(row: PolicyRow) -> ApiResult<PolicyDetail> {
     })
 }
 
-/// Compiles a candidate, naming the rule and position of any error.
+/// Compiles a candidate, naming the rule and position of any error. A candidate is also held
+/// to what a stored version is not: every threshold it compares a count with must be reachable.
 fn compile(policy: Policy) -> ApiResult<CompiledPolicy> {
-    CompiledPolicy::compile(policy).map_err(|e| {
+    let refused = |e: PolicyError| {
         let field = match e.field() {
             f if f.is_empty() => "policy".to_owned(),
             f => format!("policy.{f}"),
         };
         ApiError::field(field, e)
-    })
+    };
+    let compiled = CompiledPolicy::compile(policy).map_err(refused)?;
+    compiled.check_reachable().map_err(refused)?;
+    Ok(compiled)
 }
 
 /// List policy versions, newest first.

@@ -7,8 +7,10 @@ use axum::{
     response::Response,
 };
 use serde_json::{Value, json};
-use tollgate_core::DecisionId;
-use tollgate_store::{LINK_COUNT_CAP, VELOCITY_EVENTS_PER_KEY};
+use tollgate_core::{
+    DecisionId,
+    signals::{COUNT_CAP, is_capped_count},
+};
 
 use super::{Fail, Session, customer::parse_id, data, render};
 use crate::{
@@ -53,16 +55,14 @@ fn flatten(path: &str, value: &Value, out: &mut Vec<Value>) {
     }
 }
 
-/// A value as an analyst should read it: a count the store stopped at ([`LINK_COUNT_CAP`],
-/// [`VELOCITY_EVENTS_PER_KEY`]) says so, since the real number may be any larger one.
+/// A value as an analyst should read it: a count the store stopped at says so, since the
+/// real number may be any larger one.
 fn shown(path: &str, value: &Value) -> String {
-    let cap = match path.split_once('.') {
-        Some(("links", name)) if name.ends_with("_customers") => Some(LINK_COUNT_CAP),
-        Some(("velocity", _)) => Some(VELOCITY_EVENTS_PER_KEY),
-        _ => None,
-    };
-    match (cap, value.as_u64()) {
-        (Some(cap), Some(n)) if n >= u64::from(cap) => format!("{cap} or more"),
+    let capped = path
+        .split_once('.')
+        .is_some_and(|(section, field)| is_capped_count(section, field));
+    match value.as_u64() {
+        Some(n) if capped && n >= u64::from(COUNT_CAP) => format!("{COUNT_CAP} or more"),
         _ => value.to_string(),
     }
 }
@@ -70,6 +70,7 @@ fn shown(path: &str, value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tollgate_store::{LINK_COUNT_CAP, VELOCITY_EVENTS_PER_KEY};
 
     #[test]
     fn features_read_as_the_rules_name_them() {

@@ -67,6 +67,40 @@ async fn invalid_cel_is_refused_with_its_position(app: &TestApp) {
     );
 }
 
+/// A count the store stops at 1,000 can never exceed it: a rule that waits for that is refused,
+/// when published and when backtested, and nothing is published.
+async fn a_threshold_no_count_can_reach_is_refused(app: &TestApp) {
+    let mut policy = default_policy();
+    policy["version"] = json!("unreachable");
+    policy["rules"][2]["when"] = json!("velocity.signups_email_domain_24h > 5000");
+    let (status, problem) = app
+        .post(
+            "/v1/rules",
+            app.a.key(Role::Analyst),
+            json!({"policy": policy}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        problem["errors"][0]["field"], "policy.rules[2].when",
+        "{problem}"
+    );
+    let now = app.clock.now();
+    let (status, problem) = app
+        .post(
+            "/v1/rules/backtest",
+            app.a.key(Role::Analyst),
+            json!({"policy": policy, "from": now - Duration::days(1), "to": now}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (_, versions) = app.get("/v1/rules", app.a.key(Role::Viewer)).await;
+    assert!(
+        versions.as_array().unwrap().is_empty(),
+        "nothing was published"
+    );
+}
+
 async fn a_shadow_policy_is_recorded_but_never_decides(app: &TestApp) {
     let (status, published) = app
         .post(
@@ -347,6 +381,7 @@ async fn a_block_list_is_imported_in_one_batch(app: &TestApp) {
 on_both_engines!(
     a_block_list_is_imported_in_one_batch,
     invalid_cel_is_refused_with_its_position,
+    a_threshold_no_count_can_reach_is_refused,
     a_shadow_policy_is_recorded_but_never_decides,
     backtest_counts_match_a_hand_count,
     list_items_block_and_expire,
