@@ -3,7 +3,7 @@
 use chrono::Duration;
 use reqwest::{Method, StatusCode, header::CONTENT_TYPE};
 use serde_json::{Value, json};
-use tollgate_core::{Clock, rules::DEFAULT_POLICY_JSON, tenancy::Role};
+use tollgate_core::{Clock, rules::DEFAULT_POLICY_JSON, tenancy::Role, validate::MAX_BATCH};
 
 use crate::{
     decisions::{card, honest_signup},
@@ -27,6 +27,34 @@ fn strict_policy(label: &str) -> Value {
         "outcome": { "score": 100, "verdict_floor": "decline", "reason_code": "de_domain", "reason": "Domain {email.domain} is refused" }
     }));
     policy
+}
+
+/// The batch cap holds through the API: one item over it refuses the whole batch, naming the
+/// field, and a batch of exactly the cap is taken in one transaction.
+async fn a_batch_holds_at_most_max_batch_items(app: &TestApp) {
+    let analyst = app.a.key(Role::Analyst);
+    let items = |n: usize| {
+        Value::Array(
+            (0..n)
+                .map(
+                    |i| json!({"kind": "card", "action": "block", "value": format!("fp_bulk_{i}")}),
+                )
+                .collect(),
+        )
+    };
+    let (status, problem) = app
+        .post("/v1/lists/items/batch", analyst, items(MAX_BATCH + 1))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "items", "{problem}");
+    let (_, listed) = app.get("/v1/lists/items", analyst).await;
+    assert_eq!(listed["data"], json!([]), "nothing of the refused batch");
+
+    let (status, added) = app
+        .post("/v1/lists/items/batch", analyst, items(MAX_BATCH))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(added["added"], MAX_BATCH);
 }
 
 async fn invalid_cel_is_refused_with_its_position(app: &TestApp) {
@@ -379,6 +407,7 @@ async fn a_block_list_is_imported_in_one_batch(app: &TestApp) {
 }
 
 on_both_engines!(
+    a_batch_holds_at_most_max_batch_items,
     a_block_list_is_imported_in_one_batch,
     invalid_cel_is_refused_with_its_position,
     a_threshold_no_count_can_reach_is_refused,
