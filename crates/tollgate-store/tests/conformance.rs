@@ -709,6 +709,24 @@ async fn audit_chain_verifies_and_names_a_tampered_event(store: &Store) {
     );
 }
 
+/// An import appends more events in one transaction than one statement carries; the chain
+/// runs on unbroken across the statements, and the events come back sealed as stored.
+async fn a_long_append_spans_statements_without_a_break(store: &Store) {
+    let a = tenant(store, "a").await;
+    let mut tx = store.begin().await.unwrap();
+    tx.append_audit(a, t0(), entry(0)).await.unwrap();
+    let events = tx
+        .append_audit_all(a, (1..=8_000).map(|n| (t0(), entry(n))).collect())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(events.first().map(|e| e.seq), Some(2));
+    assert_eq!(events.last().map(|e| e.seq), Some(8_001));
+    assert!(events.windows(2).all(|w| w[1].prev_hash == w[0].hash));
+    assert!(events.iter().all(|e| e.hash == e.compute_hash()));
+    assert_eq!(store.verify_audit(a).await.unwrap(), Ok(8_001));
+}
+
 async fn concurrent_appenders_never_fork_the_chain(store: &Store) {
     let a = tenant(store, "a").await;
     let tasks: Vec<_> = (0..4)
@@ -824,6 +842,7 @@ conformance!(
     customers_page_filter_and_stay_in_their_tenant,
     subscription_status_changes_keep_their_history,
     audit_chain_verifies_and_names_a_tampered_event,
+    a_long_append_spans_statements_without_a_break,
     concurrent_appenders_never_fork_the_chain,
     deferred_entries_are_appended_at_commit_in_order,
     a_rolled_back_transaction_leaves_nothing,
