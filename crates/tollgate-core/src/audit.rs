@@ -91,50 +91,21 @@ impl AuditEvent {
     }
 
     /// SHA-256 over a canonical JSON rendering of every field but the hash itself.
-    pub fn compute_hash(&self) -> String {
-        hash_of(&self.canonical(&self.prev_hash, self.seq))
-    }
-
-    /// The canonical rendering cut around the event's place in the chain, for a store that
-    /// seals events where it reads the previous hash (PostgreSQL seals them in the statement
-    /// that locks the chain's head): `before + prev_hash + CANONICAL_BETWEEN + seq + after` is
-    /// exactly what [`AuditEvent::compute_hash`] hashes, whatever `seq` and `prev_hash` hold.
-    pub fn canonical_around_link(&self) -> (String, String) {
-        let canonical = self.canonical("", 0);
-        // The keys are sorted, so the chain's two fields come last but for `tenant_id`; the
-        // last match is theirs even if `data` happens to hold the same text.
-        let marker = format!("\"prev_hash\":\"{CANONICAL_BETWEEN}0,\"tenant_id\":");
-        let at = canonical
-            .rfind(&marker)
-            .expect("the canonical rendering holds the chain fields");
-        let before = canonical[..at + "\"prev_hash\":\"".len()].to_owned();
-        let after = canonical[at + marker.len() - ",\"tenant_id\":".len()..].to_owned();
-        (before, after)
-    }
-
     /// serde_json sorts object keys (no `preserve_order`), so the rendering is stable.
-    fn canonical(&self, prev_hash: &str, seq: i64) -> String {
-        serde_json::json!({
+    pub fn compute_hash(&self) -> String {
+        let canonical = serde_json::json!({
             "id": self.id.to_string(),
             "tenant_id": self.tenant_id.to_string(),
-            "seq": seq,
+            "seq": self.seq,
             "at": self.at.timestamp_micros(),
             "actor": self.actor.label(),
             "action": self.action,
             "object_id": self.object_id,
             "data": self.data,
-            "prev_hash": prev_hash,
-        })
-        .to_string()
+            "prev_hash": self.prev_hash,
+        });
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
-}
-
-/// What joins the previous hash and the position in a canonical rendering; see
-/// [`AuditEvent::canonical_around_link`].
-pub const CANONICAL_BETWEEN: &str = "\",\"seq\":";
-
-fn hash_of(canonical: &str) -> String {
-    hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
 /// The first place a chain does not hold together.
@@ -234,24 +205,6 @@ mod tests {
                 event
             })
             .collect()
-    }
-
-    #[test]
-    fn the_rendering_cut_around_the_link_hashes_the_same() {
-        let mut events = chain(3);
-        // Data that holds the very text the cut looks for, and text that needs escaping.
-        events[1].data = serde_json::json!({
-            "echo": "\"prev_hash\":\"\",\"seq\":0,\"tenant_id\":",
-            "name": "Müller \"Cloud\"\n",
-        });
-        for event in &events {
-            let (before, after) = event.canonical_around_link();
-            let joined = format!(
-                "{before}{}{CANONICAL_BETWEEN}{}{after}",
-                event.prev_hash, event.seq
-            );
-            assert_eq!(hash_of(&joined), event.compute_hash());
-        }
     }
 
     #[test]

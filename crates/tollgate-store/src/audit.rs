@@ -1,11 +1,11 @@
 use chrono::{DateTime, Utc};
 use tollgate_core::{
-    AuditId, TenantId,
-    audit::{AuditEntry, AuditEvent, CANONICAL_BETWEEN, ChainBreak, ChainVerifier},
+    TenantId,
+    audit::{AuditEntry, AuditEvent, ChainBreak, ChainVerifier},
 };
 
 use crate::{
-    Dialect, Result, Store, StoreError, Tx,
+    Result, Store, StoreError, Tx,
     row::{RowExt, micros, to_json},
     sql::{Params, rows_per_statement},
     statement::{Row, Statement},
@@ -84,9 +84,6 @@ impl Tx {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        if self.dialect == Dialect::Postgres {
-            return self.seal_at_the_head(tenant, entries).await;
-        }
         let lock = self.dialect.for_update();
         let sql = format!(
             "SELECT seq, hash FROM audit_heads WHERE tenant_id = {}{lock}",
@@ -144,102 +141,6 @@ impl Tx {
                 .bind(tenant.to_string()),
         )
         .await?;
-        Ok(events)
-    }
-
-    /// PostgreSQL: one statement locks the chain's head, seals the entries where it reads the
-    /// previous hash (the same bytes [`AuditEvent::compute_hash`] hashes, see
-    /// [`AuditEvent::canonical_around_link`]), appends them and moves the head. The head's lock
-    /// then lasts this statement and the commit, where sealing in Rust needed a locked read, the
-    /// writes and the commit: one round trip less for every writer of the tenant to wait on.
-    async fn seal_at_the_head(
-        &mut self,
-        tenant: TenantId,
-        entries: Vec<(DateTime<Utc>, AuditEntry)>,
-    ) -> Result<Vec<AuditEvent>> {
-        let mut events: Vec<AuditEvent> = entries
-            .into_iter()
-            .map(|(at, entry)| AuditEvent {
-                id: AuditId::generate(),
-                tenant_id: tenant,
-                seq: 0,
-                at,
-                actor: entry.actor,
-                action: entry.action,
-                object_id: entry.object_id,
-                data: entry.data,
-                prev_hash: String::new(),
-                hash: String::new(),
-            })
-            .collect();
-        // A transaction that deferred many entries (an import) needs more than one statement;
-        // each finds the head where the one before left it.
-        for chunk in events.chunks_mut(rows_per_statement(9, 2)) {
-            let mut p = Params::new(self.dialect);
-            let (tenant_arg, between_arg) = (p.next(), p.next());
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|_| {
-                    format!(
-                        "(CAST({} AS BIGINT), {}, CAST({} AS BIGINT), {}, {}, {}, {}, {}, {})",
-                        p.next(),
-                        p.next(),
-                        p.next(),
-                        p.next(),
-                        p.next(),
-                        p.next(),
-                        p.next(),
-                        p.next(),
-                        p.next()
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "WITH RECURSIVE \
-                 head AS (SELECT seq, hash FROM audit_heads WHERE tenant_id = {tenant_arg} FOR UPDATE), \
-                 entries (n, id, at, actor, action, object_id, data, before, after) AS (VALUES {}), \
-                 chain (n, seq, prev_hash, hash) AS ( \
-                   SELECT CAST(0 AS BIGINT), seq, CAST('' AS TEXT), hash FROM head \
-                   UNION ALL \
-                   SELECT e.n, c.seq + 1, c.hash, encode(sha256(convert_to(e.before || c.hash \
-                          || {between_arg} || CAST(c.seq + 1 AS TEXT) || e.after, 'UTF8')), 'hex') \
-                   FROM chain c JOIN entries e ON e.n = c.n + 1), \
-                 appended AS (INSERT INTO audit_events ({COLUMNS}) \
-                   SELECT {tenant_arg}, c.seq, e.id, e.at, e.actor, e.action, e.object_id, e.data, \
-                          c.prev_hash, c.hash \
-                   FROM chain c JOIN entries e ON e.n = c.n), \
-                 moved AS (UPDATE audit_heads SET seq = last.seq, hash = last.hash \
-                   FROM (SELECT seq, hash FROM chain ORDER BY n DESC LIMIT 1) AS last \
-                   WHERE audit_heads.tenant_id = {tenant_arg}) \
-                 SELECT n, seq, prev_hash, hash FROM chain WHERE n > 0 ORDER BY n",
-                rows.join(", ")
-            );
-            let mut statement = Statement::new(sql)
-                .bind(tenant.to_string())
-                .bind(CANONICAL_BETWEEN);
-            for (n, event) in (1_i64..).zip(chunk.iter()) {
-                let (before, after) = event.canonical_around_link();
-                statement = statement
-                    .bind(n)
-                    .bind(event.id.to_string())
-                    .bind(micros(event.at))
-                    .bind(to_json(&event.actor))
-                    .bind(&event.action)
-                    .bind(&event.object_id)
-                    .bind(to_json(&event.data))
-                    .bind(before)
-                    .bind(after);
-            }
-            let sealed = self.fetch_all(statement).await?;
-            // No head, no chain: the tenant does not exist.
-            if sealed.len() != chunk.len() {
-                return Err(StoreError::NotFound);
-            }
-            for (event, row) in chunk.iter_mut().zip(&sealed) {
-                event.seq = row.int("seq")?;
-                event.prev_hash = row.text("prev_hash")?;
-                event.hash = row.text("hash")?;
-            }
-        }
         Ok(events)
     }
 
