@@ -57,10 +57,12 @@ async fn a_batch_holds_at_most_max_batch_items(app: &TestApp) {
     assert_eq!(added["added"], MAX_BATCH);
 }
 
-async fn invalid_cel_is_refused_with_its_position(app: &TestApp) {
+/// Publishes the default policy with rule `index`'s `when` replaced, expects it refused naming
+/// that field, and returns the candidate and the problem.
+async fn refused_when(app: &TestApp, index: usize, when: &str) -> (Value, Value) {
     let mut policy = default_policy();
-    policy["version"] = json!("broken");
-    policy["rules"][3]["when"] = json!("email.disposable &&");
+    policy["version"] = json!("refused");
+    policy["rules"][index]["when"] = json!(when);
     let (status, problem) = app
         .post(
             "/v1/rules",
@@ -70,9 +72,15 @@ async fn invalid_cel_is_refused_with_its_position(app: &TestApp) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(
-        problem["errors"][0]["field"], "policy.rules[3].when",
+        problem["errors"][0]["field"],
+        format!("policy.rules[{index}].when"),
         "{problem}"
     );
+    (policy, problem)
+}
+
+async fn invalid_cel_is_refused_with_its_position(app: &TestApp) {
+    let (_, problem) = refused_when(app, 3, "email.disposable &&").await;
     assert!(
         problem["errors"][0]["message"]
             .as_str()
@@ -98,21 +106,7 @@ async fn invalid_cel_is_refused_with_its_position(app: &TestApp) {
 /// A count the store stops at 1,000 can never exceed it: a rule that waits for that is refused,
 /// when published and when backtested, and nothing is published.
 async fn a_threshold_no_count_can_reach_is_refused(app: &TestApp) {
-    let mut policy = default_policy();
-    policy["version"] = json!("unreachable");
-    policy["rules"][2]["when"] = json!("velocity.signups_email_domain_24h > 5000");
-    let (status, problem) = app
-        .post(
-            "/v1/rules",
-            app.a.key(Role::Analyst),
-            json!({"policy": policy}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    assert_eq!(
-        problem["errors"][0]["field"], "policy.rules[2].when",
-        "{problem}"
-    );
+    let (policy, _) = refused_when(app, 2, "velocity.signups_email_domain_24h > 5000").await;
     let now = app.clock.now();
     let (status, problem) = app
         .post(
