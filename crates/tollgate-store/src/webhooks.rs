@@ -44,6 +44,20 @@ fn webhook(row: &Row) -> Result<WebhookRow> {
     })
 }
 
+/// Binds `$1` to `$8` as the insert and the update both write them: the tenant, the id and
+/// every changeable field.
+fn fields(statement: Statement, tenant: TenantId, w: &WebhookRow) -> Statement {
+    statement
+        .bind(tenant.to_string())
+        .bind(w.id.to_string())
+        .bind(&w.url)
+        .bind(w.description.clone())
+        .bind(to_json(&w.event_types))
+        .bind(&w.secret)
+        .bind(w.status.as_str())
+        .bind(w.disabled_reason.clone())
+}
+
 impl Tx {
     pub async fn insert_webhook(&mut self, tenant: TenantId, w: &WebhookRow) -> Result<()> {
         let sql = format!(
@@ -51,15 +65,7 @@ impl Tx {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         self.execute(
-            Statement::new(sql)
-                .bind(tenant.to_string())
-                .bind(w.id.to_string())
-                .bind(&w.url)
-                .bind(w.description.clone())
-                .bind(to_json(&w.event_types))
-                .bind(&w.secret)
-                .bind(w.status.as_str())
-                .bind(w.disabled_reason.clone())
+            fields(Statement::new(sql), tenant, w)
                 .bind(micros(w.created_at))
                 .bind(micros(w.updated_at)),
         )
@@ -117,23 +123,13 @@ impl Tx {
 
     /// Writes every changeable field of `w` (read with `webhook` in this transaction).
     pub async fn update_webhook(&mut self, tenant: TenantId, w: &WebhookRow) -> Result<()> {
-        self.execute(
-            Statement::new(
-                "UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, \
+        let update = Statement::new(
+            "UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, \
              secret = $6, status = $7, disabled_reason = $8, updated_at = $9 \
              WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL",
-            )
-            .bind(tenant.to_string())
-            .bind(w.id.to_string())
-            .bind(&w.url)
-            .bind(w.description.clone())
-            .bind(to_json(&w.event_types))
-            .bind(&w.secret)
-            .bind(w.status.as_str())
-            .bind(w.disabled_reason.clone())
-            .bind(micros(w.updated_at)),
-        )
-        .await?;
+        );
+        self.execute(fields(update, tenant, w).bind(micros(w.updated_at)))
+            .await?;
         Ok(())
     }
 
