@@ -40,7 +40,7 @@ pub struct DecisionFilter {
 
 /// Counts of one velocity key over the sliding windows the signals use.
 /// A velocity key's events in the windows before a decision, counted over its newest
-/// [`crate::VELOCITY_EVENTS_PER_KEY`] events: a count at the cap means "at least".
+/// [`tollgate_core::signals::COUNT_CAP`] events: a count at the cap means "at least".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WindowCounts {
     pub last_1h: u32,

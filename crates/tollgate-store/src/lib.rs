@@ -65,10 +65,7 @@ pub use dunning::{
 pub use error::StoreError;
 pub use idempotency::StoredResponse;
 pub use keys::NewKey;
-pub use lookup::{
-    Found, History, LINK_COUNT_CAP, LINKED_IDS_PER_KEY, Linked, ListHit, Lookup,
-    VELOCITY_EVENTS_PER_KEY,
-};
+pub use lookup::{Found, History, LINKED_IDS_PER_KEY, Linked, ListHit, Lookup};
 pub use outbox::{ActionFilter, ActionRow, AttemptRow, FinishedAttempt, NewAction};
 pub use policies::{ListItem, ListItemFilter, PolicyRow};
 pub use prepaid::PrepaidEntryRow;

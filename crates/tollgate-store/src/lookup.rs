@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
-use tollgate_core::{CustomerId, TenantId};
+use tollgate_core::{CustomerId, TenantId, signals::COUNT_CAP};
 
 use crate::{
     Result, Tx,
@@ -20,16 +20,6 @@ use crate::{
     sql::Params,
     statement::{Bind, Statement},
 };
-
-/// How far a decision counts the customers sharing one key. A count stops here, so a key
-/// shared by a whole carrier-grade NAT costs a bounded index scan.
-pub const LINK_COUNT_CAP: u32 = tollgate_core::signals::COUNT_CAP;
-
-/// How many of a velocity key's events a decision counts, the newest first. Counts and the
-/// 24-hour amount stop here, so a key every sign-up shares (a free-mail domain, a network under
-/// a bot burst) costs a bounded index scan instead of one that grows with the traffic: the
-/// attack a velocity rule is there for would otherwise slow every decision it makes.
-pub const VELOCITY_EVENTS_PER_KEY: u32 = tollgate_core::signals::COUNT_CAP;
 
 /// How many of the customers sharing one key a decision names, the oldest first: enough to
 /// show a ring, while a busy network's decisions stay small and every row the lookup returns
@@ -67,7 +57,7 @@ pub struct Found {
 /// The other customers sharing one link key.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Linked {
-    /// How many, counted up to [`LINK_COUNT_CAP`].
+    /// How many, counted up to [`COUNT_CAP`].
     pub count: u32,
     /// The oldest of them, at most [`LINKED_IDS_PER_KEY`].
     pub oldest: Vec<CustomerId>,
@@ -192,7 +182,7 @@ impl Tx {
                 )
             };
             let tail = format!(
-                "FROM (SELECT customer_id {} LIMIT {LINK_COUNT_CAP}) AS shared",
+                "FROM (SELECT customer_id {} LIMIT {COUNT_CAP}) AS shared",
                 sharing(&mut union)
             );
             let count = ["CAST(COUNT(*) AS BIGINT)".to_owned()];
@@ -219,12 +209,14 @@ impl Tx {
                     "CAST(COALESCE(SUM(CASE WHEN at > {day_again} THEN amount_minor ELSE 0 END), 0) AS BIGINT)"
                 ),
             ];
-            // The newest events first: while the 7-day count is below the cap, the shorter
-            // windows within it are exact too.
+            // At most the newest `COUNT_CAP` events, so a key every sign-up shares (a free-mail
+            // domain, a network under a bot burst) costs a bounded scan, not one that grows
+            // with the attack the rule is there for. Newest first: while the 7-day count is
+            // below the cap, the shorter windows within it are exact too.
             let tail = format!(
                 "FROM (SELECT at, amount_minor FROM velocity_events \
                  WHERE tenant_id = {} AND kind = {} AND key = {} AND at > {} AND at <= {} \
-                 ORDER BY at DESC LIMIT {VELOCITY_EVENTS_PER_KEY}) AS recent",
+                 ORDER BY at DESC LIMIT {COUNT_CAP}) AS recent",
                 union.arg(tenant.as_str()),
                 union.arg(*kind),
                 union.arg(*key),

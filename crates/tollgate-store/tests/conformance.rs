@@ -7,13 +7,13 @@ use tollgate_core::{
     CustomerId, KeyId, ListItemId, SubscriptionId, TenantId,
     audit::{Actor, AuditEntry, ChainBreak},
     customers::{CustomerStatus, ProductKind, SubscriptionStatus, Terms, TrustTier},
+    signals::COUNT_CAP,
     tenancy::{Role, Tenant, hash_secret},
 };
 use tollgate_store::{
-    AuditFilter, CustomerFilter, CustomerPatch, LINK_COUNT_CAP, LINKED_IDS_PER_KEY, Linked,
-    ListItem, ListItemFilter, Lookup, NewCustomer, NewKey, NewSubscription, Store, StoreError,
-    StoredResponse, SubscriptionFilter, VELOCITY_EVENTS_PER_KEY, WindowCounts, conformance,
-    page::PageRequest,
+    AuditFilter, CustomerFilter, CustomerPatch, LINKED_IDS_PER_KEY, Linked, ListItem,
+    ListItemFilter, Lookup, NewCustomer, NewKey, NewSubscription, Store, StoreError,
+    StoredResponse, SubscriptionFilter, WindowCounts, conformance, page::PageRequest,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -344,7 +344,7 @@ async fn one_lookup_answers_every_question_of_a_decision(store: &Store) {
 async fn a_busy_link_key_is_counted_but_names_only_its_oldest(store: &Store) {
     let a = tenant(store, "a").await;
     let network = ("ip24", "81.0.1.0/24".to_owned());
-    let sharing: Vec<CustomerId> = (0..=LINK_COUNT_CAP + 1)
+    let sharing: Vec<CustomerId> = (0..=COUNT_CAP + 1)
         .map(|_| CustomerId::generate())
         .collect();
     let mut tx = store.begin().await.unwrap();
@@ -364,10 +364,7 @@ async fn a_busy_link_key_is_counted_but_names_only_its_oldest(store: &Store) {
         ..Lookup::default()
     };
     let found = tx.look_up(a, &lookup, t0()).await.unwrap();
-    assert_eq!(
-        found.linked[0].count, LINK_COUNT_CAP,
-        "counted up to the cap"
-    );
+    assert_eq!(found.linked[0].count, COUNT_CAP, "counted up to the cap");
     // The first is the one asking; the later a customer was made, the earlier it used the key.
     let oldest: Vec<CustomerId> = sharing
         .iter()
@@ -382,7 +379,7 @@ async fn a_busy_link_key_is_counted_but_names_only_its_oldest(store: &Store) {
 /// inside the cap stay exact, the rest reads as the cap.
 async fn a_busy_velocity_key_counts_its_newest_events_up_to_the_cap(store: &Store) {
     let a = tenant(store, "a").await;
-    let cap = i64::from(VELOCITY_EVENTS_PER_KEY);
+    let cap = i64::from(COUNT_CAP);
     // Three events two days back, then `cap - 2` in the last hour: the newest `cap` events
     // take two of the old ones, so the week is cut while the hour and the day are whole.
     let mut events: Vec<(DateTime<Utc>, i64)> = (0..3)
@@ -403,7 +400,7 @@ async fn a_busy_velocity_key_counts_its_newest_events_up_to_the_cap(store: &Stor
         ..Lookup::default()
     };
     let counts = tx.look_up(a, &lookup, t0()).await.unwrap().velocity[0];
-    let cap = VELOCITY_EVENTS_PER_KEY;
+    let cap = COUNT_CAP;
     assert_eq!(
         (counts.last_1h, counts.last_24h, counts.last_7d),
         (cap - 2, cap - 2, cap),

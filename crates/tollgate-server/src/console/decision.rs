@@ -70,17 +70,16 @@ fn shown(path: &str, value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_store::{LINK_COUNT_CAP, VELOCITY_EVENTS_PER_KEY};
 
     #[test]
     fn features_read_as_the_rules_name_them() {
         let mut out = Vec::new();
         flatten(
             "",
-            &json!({"links": {"card_customers": 3, "ip24_customers": LINK_COUNT_CAP,
+            &json!({"links": {"card_customers": 3, "ip24_customers": COUNT_CAP,
                               "linked_customer_ids": ["cus_1"]},
-                    "velocity": {"signups_email_domain_24h": VELOCITY_EVENTS_PER_KEY,
-                                 "signups_ip_24h": VELOCITY_EVENTS_PER_KEY - 1,
+                    "velocity": {"signups_email_domain_24h": COUNT_CAP,
+                                 "signups_ip_24h": COUNT_CAP - 1,
                                  "order_value_customer_24h": 1000.0},
                     "email": {"disposable": false}}),
             &mut out,
@@ -95,9 +94,9 @@ mod tests {
         let value = |name: &str| rows.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
         assert_eq!(
             value("links.ip24_customers").unwrap(),
-            format!("{LINK_COUNT_CAP} or more")
+            format!("{COUNT_CAP} or more")
         );
-        let cap = VELOCITY_EVENTS_PER_KEY;
+        let cap = COUNT_CAP;
         assert_eq!(
             value("velocity.signups_email_domain_24h").unwrap(),
             format!("{cap} or more")
